@@ -1,0 +1,90 @@
+/**
+ * The storage port: the one interface every durable thing in Scribe Ledger
+ * goes through. It is an ordered key-value store over raw bytes with point
+ * reads, range scans and atomic, durable batch commits. The Raft log, the key
+ * index, values, Merkle nodes and metadata are all key ranges in it (see
+ * `keys.ts` for the tuple encoding that keeps them apart and ordered).
+ *
+ * Contract every adapter must honour (checked by test/storage/conformance.ts):
+ * - Keys compare as unsigned bytes, lexicographically (memcmp order).
+ * - `commit` is atomic (after a crash either every op of the batch is visible
+ *   or none is) and durable (its promise resolves only after the data would
+ *   survive a power cut: fsync or the adapter's equivalent).
+ * - Returned arrays are owned by the caller; the adapter never mutates them
+ *   later, and never keeps a reference to arrays passed in after `commit`
+ *   resolves.
+ * - Operations after `close()` reject with `StorageClosedError`.
+ */
+
+/** One stored pair as returned by `scan`. */
+export interface KvPair {
+  key: Uint8Array;
+  value: Uint8Array;
+}
+
+/** A range scan: keys in [start, end), at most `limit` of them. */
+export interface ScanOptions {
+  /** Inclusive lower bound; omitted = from the first key. */
+  start?: Uint8Array;
+  /** Exclusive upper bound; omitted = to the last key. */
+  end?: Uint8Array;
+  /** Maximum number of pairs to return; must be a positive integer. */
+  limit: number;
+  /** Walk from `end` down to `start` instead. */
+  reverse?: boolean;
+}
+
+/** One write inside an atomic batch. Later ops win over earlier ones on the same key. */
+export type BatchOp =
+  | { type: "put"; key: Uint8Array; value: Uint8Array }
+  | { type: "delete"; key: Uint8Array };
+
+/** The storage port. See the module comment for the contract. */
+export interface Storage {
+  /** Adapter name for logs and metrics, e.g. "memory", "sqlite". */
+  readonly name: string;
+  get(key: Uint8Array): Promise<Uint8Array | undefined>;
+  scan(options: ScanOptions): Promise<KvPair[]>;
+  /** Atomically and durably apply `batch`. Resolves once durable. */
+  commit(batch: BatchOp[]): Promise<void>;
+  /** Approximate bytes used on disk (or in memory), for metrics. */
+  sizeBytes(): Promise<number>;
+  /** Flush and release resources. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Upper bound on `ScanOptions.limit`, so no caller can ask for the whole store at once. */
+export const SCAN_LIMIT_MAX = 100_000;
+
+/** Raised by any operation on a closed store. */
+export class StorageClosedError extends Error {
+  constructor(adapter: string) {
+    super(`storage adapter "${adapter}" is closed`);
+    this.name = "StorageClosedError";
+  }
+}
+
+/** Raised when bytes read back from durable storage fail a checksum or shape check. */
+export class StorageCorruptionError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "StorageCorruptionError";
+  }
+}
+
+/** Unsigned lexicographic comparison of two byte strings (memcmp order). */
+export function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const length = Math.min(a.length, b.length);
+  for (let i = 0; i < length; i++) {
+    const diff = a[i]! - b[i]!;
+    if (diff !== 0) return diff;
+  }
+  return a.length - b.length;
+}
+
+/** Checks the scan options every adapter receives; a bad limit is a programmer error. */
+export function assertScanOptions(options: ScanOptions): void {
+  if (!Number.isInteger(options.limit) || options.limit < 1 || options.limit > SCAN_LIMIT_MAX) {
+    throw new RangeError(`scan limit must be an integer in [1, ${SCAN_LIMIT_MAX}], got ${options.limit}`);
+  }
+}

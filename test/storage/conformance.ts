@@ -1,0 +1,209 @@
+/**
+ * The storage conformance suite: every adapter's test file calls
+ * `describeStorageConformance` with a factory. Durable adapters pass
+ * `durable: true` and get the reopen tests too.
+ */
+import { describe, expect, test, afterEach } from "bun:test";
+import { type Storage, StorageClosedError, compareBytes } from "../../src/storage/index.ts";
+
+/** How the suite obtains stores. `open(dir)` must reopen the same data for the same `dir`. */
+export interface ConformanceTarget {
+  name: string;
+  /** Open (or reopen) a store. `location` is a fresh temp dir per test, reused for reopen. */
+  open(location: string): Promise<Storage>;
+  /** True when data survives close + open on the same location. */
+  durable: boolean;
+  /** Make a fresh location (temp dir); removed by `cleanup`. */
+  makeLocation(): Promise<string>;
+  cleanup(location: string): Promise<void>;
+}
+
+const encoder = new TextEncoder();
+const bytes = (text: string): Uint8Array => encoder.encode(text);
+const text = (data: Uint8Array): string => new TextDecoder().decode(data);
+
+/** Deterministic PRNG (mulberry32) so a failing property case reproduces. */
+function prng(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function describeStorageConformance(target: ConformanceTarget): void {
+  describe(`storage conformance: ${target.name}`, () => {
+    const opened: Array<{ store: Storage; location: string }> = [];
+
+    async function fresh(): Promise<{ store: Storage; location: string }> {
+      const location = await target.makeLocation();
+      const store = await target.open(location);
+      opened.push({ store, location });
+      return { store, location };
+    }
+
+    afterEach(async () => {
+      for (const { store, location } of opened.splice(0)) {
+        await store.close();
+        await target.cleanup(location);
+      }
+    });
+
+    test("get of a missing key is undefined", async () => {
+      const { store } = await fresh();
+      expect(await store.get(bytes("nope"))).toBeUndefined();
+    });
+
+    test("put then get returns the exact bytes; later op in a batch wins", async () => {
+      const { store } = await fresh();
+      const value = new Uint8Array([0, 1, 2, 255, 0]);
+      await store.commit([
+        { type: "put", key: bytes("a"), value: bytes("first") },
+        { type: "put", key: bytes("a"), value },
+        { type: "put", key: bytes("b"), value: bytes("b") },
+        { type: "delete", key: bytes("b") },
+      ]);
+      expect(await store.get(bytes("a"))).toEqual(value);
+      expect(await store.get(bytes("b"))).toBeUndefined();
+    });
+
+    test("values are copied: mutating input or output does not change the store", async () => {
+      const { store } = await fresh();
+      const value = bytes("abc");
+      await store.commit([{ type: "put", key: bytes("k"), value }]);
+      value[0] = 0x7a;
+      const read = (await store.get(bytes("k")))!;
+      expect(text(read)).toBe("abc");
+      read[0] = 0x7a;
+      expect(text((await store.get(bytes("k")))!)).toBe("abc");
+    });
+
+    test("empty values and binary keys with zero and 0xff bytes round-trip", async () => {
+      const { store } = await fresh();
+      const keys = [new Uint8Array([0]), new Uint8Array([0, 0]), new Uint8Array([255]), new Uint8Array([255, 0, 255])];
+      await store.commit(keys.map((key) => ({ type: "put" as const, key, value: new Uint8Array(0) })));
+      for (const key of keys) expect(await store.get(key)).toEqual(new Uint8Array(0));
+      const all = await store.scan({ limit: 10 });
+      expect(all.map((pair) => Array.from(pair.key))).toEqual([[0], [0, 0], [255], [255, 0, 255]]);
+    });
+
+    test("scan is in unsigned byte order, honours [start, end), limit and reverse", async () => {
+      const { store } = await fresh();
+      const names = ["b", "a", "c", "ab", "b\u00ff", "ba", "d"];
+      await store.commit(names.map((name) => ({ type: "put" as const, key: bytes(name), value: bytes(name.toUpperCase()) })));
+      const keysOf = (pairs: Array<{ key: Uint8Array }>) => pairs.map((pair) => text(pair.key));
+      expect(keysOf(await store.scan({ limit: 100 }))).toEqual(["a", "ab", "b", "ba", "b\u00ff", "c", "d"]);
+      expect(keysOf(await store.scan({ start: bytes("ab"), end: bytes("c"), limit: 100 }))).toEqual(["ab", "b", "ba", "b\u00ff"]);
+      expect(keysOf(await store.scan({ start: bytes("ab"), end: bytes("c"), limit: 2 }))).toEqual(["ab", "b"]);
+      expect(keysOf(await store.scan({ start: bytes("ab"), end: bytes("c"), limit: 2, reverse: true }))).toEqual(["b\u00ff", "ba"]);
+      expect(keysOf(await store.scan({ end: bytes("b"), limit: 100, reverse: true }))).toEqual(["ab", "a"]);
+      expect(keysOf(await store.scan({ start: bytes("zz"), limit: 100 }))).toEqual([]);
+      const values = (await store.scan({ start: bytes("d"), limit: 1 })).map((pair) => text(pair.value));
+      expect(values).toEqual(["D"]);
+    });
+
+    test("scan rejects a limit outside its bounds", async () => {
+      const { store } = await fresh();
+      expect(store.scan({ limit: 0 })).rejects.toThrow(RangeError);
+      expect(store.scan({ limit: 1.5 })).rejects.toThrow(RangeError);
+    });
+
+    test("deletes disappear from get and scan, and re-put brings a key back", async () => {
+      const { store } = await fresh();
+      await store.commit([1, 2, 3, 4].map((n) => ({ type: "put" as const, key: bytes(`k${n}`), value: bytes(`${n}`) })));
+      await store.commit([{ type: "delete", key: bytes("k2") }, { type: "delete", key: bytes("missing") }]);
+      expect((await store.scan({ limit: 10 })).map((pair) => text(pair.key))).toEqual(["k1", "k3", "k4"]);
+      await store.commit([{ type: "put", key: bytes("k2"), value: bytes("again") }]);
+      expect(text((await store.get(bytes("k2")))!)).toBe("again");
+      expect((await store.scan({ limit: 10 })).map((pair) => text(pair.key))).toEqual(["k1", "k2", "k3", "k4"]);
+    });
+
+    test("concurrent commits all land", async () => {
+      const { store } = await fresh();
+      await Promise.all(
+        Array.from({ length: 50 }, (_, n) =>
+          store.commit([{ type: "put", key: bytes(`c${String(n).padStart(3, "0")}`), value: bytes(`${n}`) }]),
+        ),
+      );
+      const all = await store.scan({ limit: 100 });
+      expect(all.length).toBe(50);
+      expect(text(all[49]!.value)).toBe("49");
+    });
+
+    test("large value (1 MiB) round-trips", async () => {
+      const { store } = await fresh();
+      const value = new Uint8Array(1 << 20);
+      for (let i = 0; i < value.length; i++) value[i] = (i * 31) & 0xff;
+      await store.commit([{ type: "put", key: bytes("big"), value }]);
+      expect(await store.get(bytes("big"))).toEqual(value);
+    });
+
+    test("property: random ops match a sorted-map model (seeded)", async () => {
+      const { store } = await fresh();
+      const model = new Map<string, Uint8Array>();
+      const random = prng(1234);
+      const hex = (key: Uint8Array) => Array.from(key, (b) => b.toString(16).padStart(2, "0")).join("");
+      for (let round = 0; round < 40; round++) {
+        const batch = [];
+        for (let i = 0; i < 10; i++) {
+          const key = new Uint8Array(1 + Math.floor(random() * 3));
+          for (let j = 0; j < key.length; j++) key[j] = [0, 1, 127, 128, 255][Math.floor(random() * 5)]!;
+          if (random() < 0.25) {
+            batch.push({ type: "delete" as const, key });
+            model.delete(hex(key));
+          } else {
+            const value = new Uint8Array([round, i]);
+            batch.push({ type: "put" as const, key, value });
+            model.set(hex(key), value);
+          }
+        }
+        await store.commit(batch);
+      }
+      const expected = [...model.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      const actual = await store.scan({ limit: 1000 });
+      expect(actual.map((pair) => hex(pair.key))).toEqual(expected.map(([key]) => key));
+      expect(actual.map((pair) => Array.from(pair.value))).toEqual(expected.map(([, value]) => Array.from(value)));
+      for (let i = 1; i < actual.length; i++) expect(compareBytes(actual[i - 1]!.key, actual[i]!.key)).toBeLessThan(0);
+    });
+
+    test("operations after close reject with StorageClosedError", async () => {
+      const location = await target.makeLocation();
+      const store = await target.open(location);
+      await store.close();
+      await store.close();
+      expect(store.get(bytes("a"))).rejects.toBeInstanceOf(StorageClosedError);
+      expect(store.commit([])).rejects.toBeInstanceOf(StorageClosedError);
+      await target.cleanup(location);
+    });
+
+    if (target.durable) {
+      test("reopen after close keeps every committed write, in order", async () => {
+        const location = await target.makeLocation();
+        let store = await target.open(location);
+        for (let n = 0; n < 200; n += 10) {
+          await store.commit(
+            Array.from({ length: 10 }, (_, i) => ({
+              type: "put" as const,
+              key: bytes(`r${String(n + i).padStart(4, "0")}`),
+              value: bytes(`value-${n + i}`),
+            })),
+          );
+        }
+        await store.commit([{ type: "delete", key: bytes("r0005") }]);
+        await store.close();
+        store = await target.open(location);
+        const all = await store.scan({ limit: 1000 });
+        expect(all.length).toBe(199);
+        expect(text(all[0]!.key)).toBe("r0000");
+        expect(await store.get(bytes("r0005"))).toBeUndefined();
+        expect(text((await store.get(bytes("r0199")))!)).toBe("value-199");
+        expect(await store.sizeBytes()).toBeGreaterThan(0);
+        await store.close();
+        await target.cleanup(location);
+      });
+    }
+  });
+}
