@@ -48,6 +48,20 @@ export async function writeAll(fd: number, data: Uint8Array, position: number): 
   }
 }
 
+/**
+ * Write all of `data` at `position` with blocking writes. Only for small
+ * writes into the page cache (microseconds), where it saves a thread-pool
+ * round trip per group commit; the fdatasync that follows stays async.
+ */
+export function writeAllBlocking(fd: number, data: Uint8Array, position: number): void {
+  let written = 0;
+  while (written < data.length) {
+    const count = fs.writeSync(fd, data, written, data.length - written, position + written);
+    if (count <= 0) throw new Error(`write returned ${count} at offset ${position + written}`);
+    written += count;
+  }
+}
+
 /** Read exactly `length` bytes at `position`; a short file is an error for the caller to classify. */
 export async function readExact(fd: number, length: number, position: number): Promise<Uint8Array> {
   const out = new Uint8Array(length);

@@ -34,14 +34,15 @@ import {
 } from "../../src/storage/index.ts";
 import { encodeCheckpoint } from "./checkpoint.ts";
 import { crc32c } from "./crc32c.ts";
-import { closeFile, exists, fdatasync, fsyncDir, makeDir, openFile, renameFile, writeAll } from "./fs-io.ts";
+import { closeFile, exists, fdatasync, fsyncDir, makeDir, openFile, renameFile, writeAll, writeAllBlocking } from "./fs-io.ts";
 import { fromKeyString, type IndexEntry, type KeyIndex, toKeyString } from "./key-index.ts";
 import { type EncodedBatch, encodeBatch, encodeFrame } from "./record.ts";
 import {
-  applyFrame,
+  applyUpdates,
   CHECKPOINT_FILE,
   CHECKPOINT_TEMP_FILE,
   listSegments,
+  frameUpdates,
   type RecoveredLog,
   type RecoveryReport,
   recoverLog,
@@ -99,6 +100,8 @@ const MIB = 1024 * 1024;
 const SEGMENT_BYTES_MIN = 4096;
 const SEGMENT_BYTES_MAX = 1024 * MIB;
 const INLINE_VALUE_BYTES_LIMIT = 64 * 1024;
+/** Frames up to this size are written with a blocking write (page cache only, microseconds). */
+const BLOCKING_WRITE_BYTES_MAX = 256 * 1024;
 
 interface ResolvedOptions {
   dir: string;
@@ -137,9 +140,11 @@ function resolveOptions(options: FsLogStorageOptions): ResolvedOptions {
  */
 export async function createFsLogStorage(options: FsLogStorageOptions): Promise<FsLogStorage> {
   const resolved = resolveOptions(options);
-  const syncFile = async (fd: number, path: string) => {
-    await resolved.fsyncHook?.({ kind: "segment", path });
-    await fdatasync(fd);
+  // No await before fdatasync when the hook is synchronous (or absent), so the
+  // sync is already in flight when this returns and the caller can overlap work.
+  const syncFile = (fd: number, path: string): Promise<void> => {
+    const hooked = resolved.fsyncHook?.({ kind: "segment", path });
+    return hooked instanceof Promise ? hooked.then(() => fdatasync(fd)) : fdatasync(fd);
   };
   const syncDir = async (path: string) => {
     await resolved.fsyncHook?.({ kind: "directory", path });
@@ -323,10 +328,13 @@ class FsLogStore implements FsLogStorage {
     const frame = encodeFrame(group.map((pending) => pending.batch));
     if (this.#writePosition > 0 && this.#writePosition + frame.length > this.#options.segmentBytes) await this.#roll();
     const offset = this.#writePosition;
-    await writeAll(this.#writeFd, frame, offset);
-    await this.#sync.syncFile(this.#writeFd, segmentPath(this.#options.dir, this.#activeSegment));
+    if (frame.length <= BLOCKING_WRITE_BYTES_MAX) writeAllBlocking(this.#writeFd, frame, offset);
+    else await writeAll(this.#writeFd, frame, offset);
+    const syncing = this.#sync.syncFile(this.#writeFd, segmentPath(this.#options.dir, this.#activeSegment));
+    const updates = frameUpdates(frame, this.#activeSegment, offset, this.#options.inlineValueBytesMax);
+    await syncing;
     this.#writePosition = offset + frame.length;
-    applyFrame(this.#index, frame, this.#activeSegment, offset, this.#options.inlineValueBytesMax);
+    applyUpdates(this.#index, updates);
     this.#bytesSinceCheckpoint += frame.length;
     for (const pending of group) pending.resolve();
     if (this.#bytesSinceCheckpoint >= this.#options.checkpointBytes) this.#startCheckpoint();

@@ -11,7 +11,7 @@ import { StorageCorruptionError } from "../../src/storage/index.ts";
 import { type Checkpoint, decodeCheckpoint, type LogPosition } from "./checkpoint.ts";
 import { crc32c } from "./crc32c.ts";
 import { fileBytes, listDir, openFile, readWholeFile, removeFile, truncateFd } from "./fs-io.ts";
-import { KeyIndex, toKeyString } from "./key-index.ts";
+import { type IndexEntry, KeyIndex, toKeyString } from "./key-index.ts";
 import { checkFrame, FRAME_MAGIC, forEachOp, OP_PUT } from "./record.ts";
 
 export const CHECKPOINT_FILE = "index.ckpt";
@@ -56,14 +56,35 @@ export interface RecoveryContext {
   syncFile(fd: number, path: string): Promise<void>;
 }
 
-/** Apply the ops of a valid frame at `frameOffset` of `segment` to `index`. */
-export function applyFrame(index: KeyIndex, frame: Uint8Array, segment: number, frameOffset: number, inlineValueBytesMax: number): void {
+/** The index changes a frame makes, in op order; `undefined` entry = delete. */
+export interface FrameUpdates {
+  keys: string[];
+  entries: Array<IndexEntry | undefined>;
+}
+
+/**
+ * Decode what a valid frame at `frameOffset` of `segment` does to the index,
+ * without touching it, so the commit path can do this CPU work while its
+ * fdatasync is in flight and apply it only once the frame is durable.
+ */
+export function frameUpdates(frame: Uint8Array, segment: number, frameOffset: number, inlineValueBytesMax: number): FrameUpdates {
+  const updates: FrameUpdates = { keys: [], entries: [] };
   forEachOp(frame, (op) => {
-    const key = toKeyString(op.key);
-    if (op.type !== OP_PUT) return index.delete(key);
-    if (op.value.length <= inlineValueBytesMax) return index.set(key, op.value.slice());
-    index.set(key, { segment, offset: frameOffset + op.valueOffset, length: op.value.length, crc: crc32c(op.value) });
+    updates.keys.push(toKeyString(op.key));
+    if (op.type !== OP_PUT) updates.entries.push(undefined);
+    else if (op.value.length <= inlineValueBytesMax) updates.entries.push(op.value.slice());
+    else updates.entries.push({ segment, offset: frameOffset + op.valueOffset, length: op.value.length, crc: crc32c(op.value) });
   });
+  return updates;
+}
+
+/** Apply decoded frame updates to `index`, in order. */
+export function applyUpdates(index: KeyIndex, updates: FrameUpdates): void {
+  for (let i = 0; i < updates.keys.length; i++) {
+    const entry = updates.entries[i];
+    if (entry === undefined) index.delete(updates.keys[i]!);
+    else index.set(updates.keys[i]!, entry);
+  }
 }
 
 /** List segment numbers in order; they must run 1, 2, 3, ... with no gap. */
@@ -150,7 +171,7 @@ function replaySegment(context: RecoveryContext, index: KeyIndex, input: Segment
     }
     const frame = data.subarray(offset, offset + check.frameBytes);
     try {
-      applyFrame(index, frame, segment, offset, context.inlineValueBytesMax);
+      applyUpdates(index, frameUpdates(frame, segment, offset, context.inlineValueBytesMax));
     } catch (error) {
       throw new StorageCorruptionError(`${path} at offset ${offset}: checksum-valid frame is malformed: ${(error as Error).message}`);
     }
