@@ -60,6 +60,11 @@ export class RawNode {
     this.#raft.tick();
   }
 
+  /** Starts an election now (a pre-election when pre-vote is on); ignored by leaders and learners. */
+  campaign(): void {
+    this.#raft.hup(false);
+  }
+
   /** Feeds a message received from a peer. */
   step(message: Message): void {
     assert(message.to === this.#raft.id, `message for ${message.to} stepped into ${this.#raft.id}`);
