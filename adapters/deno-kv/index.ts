@@ -189,27 +189,69 @@ function newVersion(): string {
 const setOf = (key: KvKey, value: Uint8Array | object, valueBytes: number): Mutation => ({ key, value, bytes: valueBytes + MUTATION_OVERHEAD_BYTES });
 const deleteOf = (key: KvKey): Mutation => ({ key, value: undefined, bytes: MUTATION_OVERHEAD_BYTES });
 
-/** Validate and copy a batch into its final op per key (later ops win). */
-function finalOps(batch: BatchOp[]): FinalOp[] {
+/** A final op with what planning needs computed once: its Map key and encoded key size. */
+interface StagedOp extends FinalOp {
+  name: string;
+  keyBytes: number;
+}
+
+/** A validated batch, copied into one buffer, one op per key (later ops win), with its base cost. */
+interface StagedBatch {
+  ops: StagedOp[];
+  /** Mutations and bytes before any deletes of old chunks (which depend on the store's state). */
+  mutations: number;
+  bytes: number;
+}
+
+function validateOp(op: BatchOp): number {
+  if (op === null || typeof op !== "object" || !(op.key instanceof Uint8Array)) throw new TypeError("batch op key must be a Uint8Array");
+  const keyBytes = keyPartEncodedBytes(op.key);
+  if (keyBytes > KEY_ENCODED_BYTES_MAX) throw new RangeError(`key encodes to ${keyBytes} bytes; Deno KV allows ${KEY_ENCODED_BYTES_MAX} here`);
+  if (op.type === "put") {
+    if (!(op.value instanceof Uint8Array)) throw new TypeError("put value must be a Uint8Array");
+    if (op.value.length > VALUE_BYTES_MAX) throw new RangeError(`value of ${op.value.length} bytes exceeds ${VALUE_BYTES_MAX}`);
+  } else if (op.type !== "delete") throw new TypeError(`unknown batch op type ${String((op as { type: unknown }).type)}`);
+  return keyBytes;
+}
+
+/**
+ * Validate a batch and copy it out of the caller's arrays into one buffer
+ * (one allocation per batch; Deno KV stores a Uint8Array view's bytes only).
+ */
+function stageBatch(batch: BatchOp[]): StagedBatch {
   if (!Array.isArray(batch)) throw new TypeError("commit batch must be an array");
-  const byKey = new Map<string, FinalOp>();
-  for (const op of batch) {
-    if (op === null || typeof op !== "object" || !(op.key instanceof Uint8Array)) throw new TypeError("batch op key must be a Uint8Array");
-    const keyBytes = keyPartEncodedBytes(op.key);
-    if (keyBytes > KEY_ENCODED_BYTES_MAX) throw new RangeError(`key encodes to ${keyBytes} bytes; Deno KV allows ${KEY_ENCODED_BYTES_MAX} here`);
-    if (op.type === "put") {
-      if (!(op.value instanceof Uint8Array)) throw new TypeError("put value must be a Uint8Array");
-      if (op.value.length > VALUE_BYTES_MAX) throw new RangeError(`value of ${op.value.length} bytes exceeds ${VALUE_BYTES_MAX}`);
-    } else if (op.type !== "delete") throw new TypeError(`unknown batch op type ${String((op as { type: unknown }).type)}`);
-    const name = keyString(op.key);
-    byKey.delete(name);
-    byKey.set(name, { key: op.key.slice(), value: op.type === "put" ? op.value.slice() : undefined });
-  }
-  return [...byKey.values()];
+  const last = new Map<string, number>();
+  const keyBytes: number[] = [];
+  const names: string[] = [];
+  let copyBytes = 0;
+  batch.forEach((op, i) => {
+    keyBytes.push(validateOp(op));
+    names.push(keyString(op.key));
+    last.set(names[i]!, i);
+    copyBytes += op.key.length + (op.type === "put" ? op.value.length : 0);
+  });
+  const buffer = new Uint8Array(copyBytes);
+  const staged: StagedBatch = { ops: [], mutations: 0, bytes: 0 };
+  let at = 0;
+  const copy = (data: Uint8Array): Uint8Array => {
+    buffer.set(data, at);
+    at += data.length;
+    return buffer.subarray(at - data.length, at);
+  };
+  batch.forEach((op, i) => {
+    if (last.get(names[i]!) !== i) return;
+    const key = copy(op.key);
+    const value = op.type === "put" ? copy(op.value) : undefined;
+    staged.ops.push({ name: names[i]!, key, value, keyBytes: keyBytes[i]! });
+    const chunked = value !== undefined && value.length > VALUE_CHUNK_BYTES;
+    staged.mutations += chunked ? chunkCount(value.length) + 2 : 1;
+    staged.bytes += (chunked ? 3 * MUTATION_OVERHEAD_BYTES : 0) + MUTATION_OVERHEAD_BYTES + keyBytes[i]! + (value?.length ?? 0);
+  });
+  return staged;
 }
 
 interface PendingCommit {
-  ops: FinalOp[];
+  batch: StagedBatch;
   resolve: () => void;
   reject: (error: unknown) => void;
 }
@@ -271,14 +313,14 @@ class DenoKvStore implements DenoKvStorage {
   commit(batch: BatchOp[]): Promise<void> {
     if (this.#closed) return Promise.reject(new StorageClosedError(this.name));
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
-    let ops: FinalOp[];
+    let staged: StagedBatch;
     try {
-      ops = finalOps(batch);
+      staged = stageBatch(batch);
     } catch (error) {
       return Promise.reject(error);
     }
     return new Promise((resolve, reject) => {
-      this.#queue.push({ ops, resolve, reject });
+      this.#queue.push({ batch: staged, resolve, reject });
       this.#flushing ??= Promise.resolve().then(() => this.#flushLoop());
     });
   }
@@ -353,22 +395,29 @@ class DenoKvStore implements DenoKvStorage {
     this.#flushing = undefined;
   }
 
-  /** Oldest commits whose plans, summed, fit one atomic operation (always at least one commit). */
+  /** Oldest commits whose costs, summed, fit one atomic operation (always at least one commit). */
   #takeGroup(): PendingCommit[] {
     let mutations = 0;
     let bytes = 0;
     let count = 0;
     for (; count < this.#queue.length; count++) {
-      const plan = this.#plan(this.#queue[count]!.ops, "estimate-version");
-      mutations += plan.mutations.length;
-      bytes += plan.bytes;
+      const batch = this.#queue[count]!.batch;
+      mutations += batch.mutations;
+      bytes += batch.bytes;
+      if (this.#chunked.size > 0) {
+        for (const op of batch.ops) {
+          const old = this.#chunked.get(op.name);
+          if (old !== undefined) mutations += old.n + 1;
+          if (old !== undefined) bytes += (old.n + 1) * (MUTATION_OVERHEAD_BYTES + op.keyBytes);
+        }
+      }
       if (count > 0 && !fitsOneAtomic(mutations, bytes)) break;
     }
     return this.#queue.splice(0, Math.max(1, count));
   }
 
   async #writeGroup(group: PendingCommit[]): Promise<void> {
-    const ops = group.length === 1 ? group[0]!.ops : mergeOps(group.map((pending) => pending.ops));
+    const ops = group.length === 1 ? group[0]!.batch.ops : mergeOps(group.map((pending) => pending.batch.ops));
     const version = newVersion();
     const plan = this.#plan(ops, version);
     if (fitsOneAtomic(plan.mutations.length, plan.bytes)) {
@@ -380,10 +429,10 @@ class DenoKvStore implements DenoKvStorage {
   }
 
   /** Large batch: park it, flip the commit record (the commit point), apply, clean up. */
-  async #parkAndApply(id: string, ops: FinalOp[]): Promise<void> {
+  async #parkAndApply(id: string, ops: StagedOp[]): Promise<void> {
     const encoded = encodeOps(ops);
     const parts = splitChunks(encoded);
-    await this.#writeInAtomics(parts.map((part, i) => setOf([PENDING, id, i], part.slice(), part.length)));
+    await this.#writeInAtomics(parts.map((part, i) => setOf([PENDING, id, i], part, part.length)));
     if (this.#crashPoint === "before-flip") throw new Error("simulated crash before the commit record");
     const flip = await this.#kv.atomic()
       .check({ key: COMMIT_RECORD_KEY, versionstamp: null })
@@ -395,7 +444,7 @@ class DenoKvStore implements DenoKvStorage {
   }
 
   /** Apply a committed parked batch; idempotent, so recovery can run it again from the start. */
-  async #applyParked(id: string, ops: FinalOp[], recovering: boolean): Promise<void> {
+  async #applyParked(id: string, ops: StagedOp[], recovering: boolean): Promise<void> {
     const plan = this.#plan(ops, id);
     await this.#writeInAtomics(plan.mutations, this.#crashPoint === "mid-apply" && !recovering);
     this.#applyChunked(plan);
@@ -405,7 +454,7 @@ class DenoKvStore implements DenoKvStorage {
     await this.#writeInAtomics(cleanup);
   }
 
-  async #readParkedBatch(record: unknown): Promise<{ id: string; ops: FinalOp[] }> {
+  async #readParkedBatch(record: unknown): Promise<{ id: string; ops: StagedOp[] }> {
     const where = `${this.#path}: commit record`;
     const { id, parts, bytes } = (record ?? {}) as { id: unknown; parts: unknown; bytes: unknown };
     if (typeof id !== "string" || !Number.isInteger(parts) || !Number.isInteger(bytes)) throw new StorageCorruptionError(`${where} is malformed`);
@@ -414,35 +463,38 @@ class DenoKvStore implements DenoKvStorage {
       if (!(entry.value instanceof Uint8Array) || entry.key[2] !== chunks.length) throw new StorageCorruptionError(`${where}: part ${chunks.length} is malformed`);
       chunks.push(entry.value);
     }
-    return { id, ops: decodeOps(joinChunks(chunks, parts as number, bytes as number, `${where} ${id}`), `${where} ${id}`) };
+    const ops = decodeOps(joinChunks(chunks, parts as number, bytes as number, `${where} ${id}`), `${where} ${id}`);
+    return { id, ops: ops.map((op) => ({ ...op, name: keyString(op.key), keyBytes: keyPartEncodedBytes(op.key) })) };
   }
 
   /** After a crash mid-apply, chunks of superseded versions of the touched keys may be left; delete them. */
-  async #deleteOrphanChunks(ops: FinalOp[]): Promise<void> {
+  async #deleteOrphanChunks(ops: StagedOp[]): Promise<void> {
     const orphans: Mutation[] = [];
     for (const op of ops) {
-      const live = this.#chunked.get(keyString(op.key))?.v;
+      const live = this.#chunked.get(op.name)?.v;
       for await (const entry of this.#kv.list({ prefix: [CHUNK, op.key] })) if (entry.key[2] !== live) orphans.push(deleteOf(entry.key));
     }
     await this.#writeInAtomics(orphans);
   }
 
   /** The Deno KV mutations for `ops`, in a crash-safe order per key: new chunks, then header, then old chunks' deletes. */
-  #plan(ops: FinalOp[], version: string): Plan {
+  #plan(ops: StagedOp[], version: string): Plan {
     const plan: Plan = { mutations: [], bytes: 0, chunked: [] };
+    let keyBytes = 0;
     const add = (mutation: Mutation) => {
       plan.mutations.push(mutation);
-      plan.bytes += mutation.bytes + 2 * keyPartEncodedBytesOf(mutation.key);
+      plan.bytes += mutation.bytes + keyBytes;
     };
     for (const op of ops) {
-      const name = keyString(op.key);
+      const name = op.name;
+      keyBytes = op.keyBytes;
       const old = this.#chunked.get(name);
       let header: ChunkedHeader | undefined;
       if (op.value === undefined) add(deleteOf([DATA, op.key]));
       else if (op.value.length <= VALUE_CHUNK_BYTES) add(setOf([DATA, op.key], op.value, op.value.length));
       else {
         header = { v: version, n: chunkCount(op.value.length), len: op.value.length };
-        splitChunks(op.value).forEach((chunk, i) => add(setOf([CHUNK, op.key, version, i], chunk.slice(), chunk.length)));
+        splitChunks(op.value).forEach((chunk, i) => add(setOf([CHUNK, op.key, version, i], chunk, chunk.length)));
         add(setOf([DATA, op.key], header, 64));
         add(setOf([CHUNKED, op.key], header, 64));
       }
@@ -501,13 +553,12 @@ function keyPartEncodedBytesOf(key: KvKey): number {
 }
 
 /** Merge several batches' final ops into one list (later batches win). */
-function mergeOps(batches: FinalOp[][]): FinalOp[] {
-  const byKey = new Map<string, FinalOp>();
+function mergeOps(batches: StagedOp[][]): StagedOp[] {
+  const byKey = new Map<string, StagedOp>();
   for (const ops of batches) {
     for (const op of ops) {
-      const name = keyString(op.key);
-      byKey.delete(name);
-      byKey.set(name, op);
+      byKey.delete(op.name);
+      byKey.set(op.name, op);
     }
   }
   return [...byKey.values()];
