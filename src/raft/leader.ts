@@ -109,8 +109,11 @@ function sendSnapshot(r: Raft, to: NodeId): boolean {
   return true;
 }
 
+/** Sends to every peer as much as its in-flight window allows (at least a heartbeat-like empty append). */
 export function bcastAppend(r: Raft): void {
-  for (const id of sortedPeers(r)) maybeSendAppend(r, id, true);
+  for (const id of sortedPeers(r)) {
+    if (maybeSendAppend(r, id, true)) while (maybeSendAppend(r, id, false));
+  }
 }
 
 export function bcastHeartbeat(r: Raft, context: Uint8Array | undefined): void {

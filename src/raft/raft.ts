@@ -62,8 +62,8 @@ export class Raft {
     this.confIndex = this.log.firstIndex() - 1;
     assert(hardState.commit <= this.log.lastIndex(), `hard state commit ${hardState.commit} beyond last ${this.log.lastIndex()}`);
     this.log.committed = Math.max(this.log.committed, hardState.commit);
-    this.vote = hardState.vote;
     this.becomeFollower(hardState.term, NONE);
+    this.vote = hardState.vote;
   }
 
   /** A voter may campaign; learners and removed nodes never do. */
