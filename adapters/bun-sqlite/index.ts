@@ -1,0 +1,159 @@
+/**
+ * Bun SQLite storage adapter: one SQLite file, WAL journal, synchronous=FULL,
+ * so a transaction is on disk (WAL fsynced) before `commit` resolves. The
+ * default on Bun.
+ *
+ * Group commit: commits that arrive in the same turn of the event loop are
+ * written in one transaction and share one fsync. Each caller's batch stays
+ * atomic because the whole group is one transaction; if it fails, every
+ * caller in the group sees the error and none of the group is visible.
+ */
+import {
+  assertScanOptions,
+  type BatchOp,
+  type KvPair,
+  type ScanOptions,
+  type Storage,
+  StorageClosedError,
+} from "../../src/storage/index.ts";
+
+/** Options for {@link createBunSqliteStorage}. */
+export interface BunSqliteStorageOptions {
+  /** Path of the database file; created if missing. Its directory must exist. */
+  path: string;
+  /** Most batches merged into one transaction. Default 1024. */
+  groupBatchesMax?: number;
+}
+
+// Structural view of the bun:sqlite API we use, so this file type-checks
+// without Bun's types and the import stays lazy.
+interface SqliteStatement {
+  get(...params: unknown[]): unknown;
+  all(...params: unknown[]): unknown[];
+  run(...params: unknown[]): unknown;
+}
+interface SqliteDatabase {
+  exec(sql: string): void;
+  prepare(sql: string): SqliteStatement;
+  transaction(fn: () => void): () => void;
+  close(): void;
+}
+
+interface PendingCommit {
+  batch: BatchOp[];
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+const GROUP_BATCHES_MAX_DEFAULT = 1024;
+
+/** Open (or create) the SQLite store at `options.path`. Needs Bun. */
+export async function createBunSqliteStorage(options: BunSqliteStorageOptions): Promise<Storage> {
+  if (typeof (globalThis as { Bun?: unknown }).Bun === "undefined") {
+    throw new Error("the sqlite adapter needs Bun (bun:sqlite); run with bun, or choose --storage fs");
+  }
+  const { Database } = (await import("bun:sqlite")) as unknown as {
+    Database: new (path: string, options?: { create?: boolean; strict?: boolean }) => SqliteDatabase;
+  };
+  const db = new Database(options.path, { create: true });
+  db.exec("PRAGMA journal_mode = WAL");
+  db.exec("PRAGMA synchronous = FULL");
+  db.exec("PRAGMA busy_timeout = 5000");
+  db.exec("CREATE TABLE IF NOT EXISTS kv (k BLOB PRIMARY KEY NOT NULL, v BLOB NOT NULL) WITHOUT ROWID");
+  const groupBatchesMax = options.groupBatchesMax ?? GROUP_BATCHES_MAX_DEFAULT;
+  const statements = {
+    get: db.prepare("SELECT v FROM kv WHERE k = ?"),
+    put: db.prepare("INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)"),
+    delete: db.prepare("DELETE FROM kv WHERE k = ?"),
+    size: db.prepare("SELECT page_count * page_size AS bytes FROM pragma_page_count(), pragma_page_size()"),
+  };
+  const scanStatements = new Map<string, SqliteStatement>();
+  let queue: PendingCommit[] = [];
+  let flushScheduled = false;
+  let closed = false;
+
+  function scanStatement(hasStart: boolean, hasEnd: boolean, reverse: boolean): SqliteStatement {
+    const id = `${hasStart}/${hasEnd}/${reverse}`;
+    let statement = scanStatements.get(id);
+    if (statement === undefined) {
+      const where = [hasStart ? "k >= $start" : "", hasEnd ? "k < $end" : ""].filter(Boolean).join(" AND ");
+      const sql = `SELECT k, v FROM kv ${where ? `WHERE ${where}` : ""} ORDER BY k ${reverse ? "DESC" : "ASC"} LIMIT $limit`;
+      statement = db.prepare(sql);
+      scanStatements.set(id, statement);
+    }
+    return statement;
+  }
+
+  function flush(): void {
+    flushScheduled = false;
+    while (queue.length > 0) {
+      const group = queue.slice(0, groupBatchesMax);
+      queue = queue.slice(group.length);
+      try {
+        db.transaction(() => {
+          for (const { batch } of group) {
+            for (const op of batch) {
+              if (op.type === "put") statements.put.run(op.key, op.value);
+              else statements.delete.run(op.key);
+            }
+          }
+        })();
+      } catch (error) {
+        for (const pending of group) pending.reject(error);
+        continue;
+      }
+      for (const pending of group) pending.resolve();
+    }
+  }
+
+  function ensureOpen(): void {
+    if (closed) throw new StorageClosedError("sqlite");
+  }
+
+  const toBytes = (value: unknown): Uint8Array => new Uint8Array(value as Uint8Array);
+
+  return {
+    name: "sqlite",
+    async get(key) {
+      ensureOpen();
+      const row = statements.get.get(key) as { v: Uint8Array } | null;
+      return row === null ? undefined : toBytes(row.v);
+    },
+    async scan(scanOptions: ScanOptions) {
+      ensureOpen();
+      assertScanOptions(scanOptions);
+      const hasStart = scanOptions.start !== undefined;
+      const hasEnd = scanOptions.end !== undefined;
+      const params: Record<string, unknown> = { $limit: scanOptions.limit };
+      if (hasStart) params.$start = scanOptions.start;
+      if (hasEnd) params.$end = scanOptions.end;
+      const rows = scanStatement(hasStart, hasEnd, scanOptions.reverse === true).all(params) as Array<{ k: Uint8Array; v: Uint8Array }>;
+      return rows.map((row): KvPair => ({ key: toBytes(row.k), value: toBytes(row.v) }));
+    },
+    commit(batch: BatchOp[]) {
+      if (closed) return Promise.reject(new StorageClosedError("sqlite"));
+      // Copy now: the contract lets callers reuse their arrays once we return.
+      const copied = batch.map((op): BatchOp =>
+        op.type === "put" ? { type: "put", key: op.key.slice(), value: op.value.slice() } : { type: "delete", key: op.key.slice() },
+      );
+      return new Promise<void>((resolve, reject) => {
+        queue.push({ batch: copied, resolve, reject });
+        if (!flushScheduled) {
+          flushScheduled = true;
+          setTimeout(flush, 0);
+        }
+      });
+    },
+    async sizeBytes() {
+      ensureOpen();
+      const row = statements.size.get() as { bytes: number } | null;
+      return row?.bytes ?? 0;
+    },
+    async close() {
+      if (closed) return;
+      flush();
+      closed = true;
+      db.close();
+    },
+  };
+}

@@ -1,0 +1,34 @@
+import { describe, expect, test } from "bun:test";
+import { KeyBuilder, readKeyInteger, readKeyString, Tag } from "../../src/storage/keys.ts";
+import { compareBytes } from "../../src/storage/index.ts";
+
+describe("tuple keys", () => {
+  test("integers sort numerically and round-trip", () => {
+    const values = [0, 1, 255, 256, 65535, 2 ** 32 - 1, 2 ** 32, 2 ** 40 + 7, Number.MAX_SAFE_INTEGER];
+    const keys = values.map((value) => new KeyBuilder(Tag.entry).integer(value).build());
+    for (let i = 1; i < keys.length; i++) expect(compareBytes(keys[i - 1]!, keys[i]!)).toBeLessThan(0);
+    keys.forEach((key, i) => expect(readKeyInteger(key, 1)).toBe(values[i]!));
+    expect(() => new KeyBuilder(Tag.entry).integer(-1)).toThrow(RangeError);
+    expect(() => new KeyBuilder(Tag.entry).integer(1.5)).toThrow(RangeError);
+  });
+
+  test("strings sort like their UTF-8 bytes, embedded NUL included, and round-trip", () => {
+    const values = ["", "a", "a\u0000", "a\u0000b", "ab", "b", "é", "日本"];
+    const keys = values.map((value) => new KeyBuilder(Tag.version).string(value).integer(3).build());
+    for (let i = 1; i < keys.length; i++) expect(compareBytes(keys[i - 1]!, keys[i]!)).toBeLessThan(0);
+    keys.forEach((key, i) => {
+      const { value, next } = readKeyString(key, 1);
+      expect(value).toBe(values[i]!);
+      expect(readKeyInteger(key, next)).toBe(3);
+    });
+  });
+
+  test("a prefix range holds exactly the strings that start with the prefix", () => {
+    const start = new KeyBuilder(Tag.latest).stringPrefix("user:").build();
+    const end = new KeyBuilder(Tag.latest).stringPrefix("user:").raw(0xff).build();
+    const inside = ["user:", "user:a", "user:\u0000", "user:ü"].map((s) => new KeyBuilder(Tag.latest).string(s).build());
+    const outside = ["user", "usera", "user;", "v"].map((s) => new KeyBuilder(Tag.latest).string(s).build());
+    for (const key of inside) expect(compareBytes(start, key) <= 0 && compareBytes(key, end) < 0).toBe(true);
+    for (const key of outside) expect(compareBytes(start, key) <= 0 && compareBytes(key, end) < 0).toBe(false);
+  });
+});
