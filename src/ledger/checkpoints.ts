@@ -1,0 +1,52 @@
+/**
+ * Issues signed checkpoints (C2SP tlog-checkpoint bodies in C2SP signed
+ * notes) for tree sizes. Ed25519 signatures are deterministic, so the note
+ * for a given (origin, size, root) is byte-identical whoever signs it with
+ * the cluster key; that is why no timestamp line is added and why old
+ * checkpoints need not be stored: they are re-signed on demand.
+ */
+import { formatCheckpoint, signNote, verifierKeyString, type Signer } from "../checkpoint/index.ts";
+
+/** A signed checkpoint for one tree size. */
+export interface SignedCheckpoint {
+  treeSize: number;
+  rootHash: Uint8Array;
+  /** The full signed note text. */
+  note: string;
+}
+
+export class CheckpointIssuer {
+  readonly #signer: Signer;
+  readonly origin: string;
+  #latest: SignedCheckpoint | undefined;
+
+  constructor(options: { signer: Signer; origin: string }) {
+    this.#signer = options.signer;
+    this.origin = options.origin;
+  }
+
+  /** The verifier key clients use: `name+keyid+base64(0x01||pubkey)`. */
+  get verifierKey(): string {
+    return verifierKeyString(this.#signer);
+  }
+
+  /** The newest checkpoint issued, if any. */
+  get latest(): SignedCheckpoint | undefined {
+    return this.#latest;
+  }
+
+  /** Sign a checkpoint for (treeSize, rootHash) and remember it as the newest if it is. */
+  async issue(treeSize: number, rootHash: Uint8Array): Promise<SignedCheckpoint> {
+    const signed = await this.sign(treeSize, rootHash);
+    if (this.#latest === undefined || treeSize >= this.#latest.treeSize) this.#latest = signed;
+    return signed;
+  }
+
+  /** Sign a checkpoint without changing the newest. */
+  async sign(treeSize: number, rootHash: Uint8Array): Promise<SignedCheckpoint> {
+    if (this.#latest !== undefined && this.#latest.treeSize === treeSize) return this.#latest;
+    const body = formatCheckpoint({ origin: this.origin, treeSize, rootHash });
+    const note = await signNote(this.#signer, body);
+    return { treeSize, rootHash, note };
+  }
+}

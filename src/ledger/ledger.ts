@@ -1,0 +1,225 @@
+/**
+ * The ledger state machine: turns write commands into entries with dense
+ * seqs, keeps the key index and version history, and appends every entry to
+ * the RFC 9162 Merkle tree. It does no I/O of its own beyond the storage port
+ * it is given, and reads no clock: the caller passes each batch's timestamp.
+ *
+ * Writing is two-phase so nothing is visible before it is durable:
+ * `prepare` computes the storage batch and results; the caller commits the
+ * batch durably; `publish` then makes it visible to readers. Prepares must be
+ * serialized (one in flight at a time) by the caller. If a commit fails, the
+ * in-memory Merkle frontier is ahead of storage: the ledger must be thrown
+ * away and reopened from storage (the node fail-stops).
+ */
+import { type BatchOp, type Storage } from "../storage/index.ts";
+import { MerkleFrontier, leafHash, type Hasher } from "../merkle/index.ts";
+import { type WriteCommand, type WriteOperation } from "./commands.ts";
+import { encodeEntry, type Entry } from "./entry.ts";
+import { DeleteNotAllowedError, ImmutableKeyError, KeyNotFoundError, LedgerError, PreconditionFailedError } from "./errors.ts";
+import {
+  encodeEntryRecord, encodeLatest, encodeVersion, entryKey, latestKey, merkleKey, versionKey, type LatestRecord,
+} from "./records.ts";
+import { LedgerReader, type HotRecord } from "./reader.ts";
+import { type CheckpointIssuer } from "./checkpoints.ts";
+
+/** What one applied operation produced. */
+export interface AppliedOperation {
+  op: "put" | "delete";
+  key: string;
+  seq: number;
+  version: number;
+  leafHash: Uint8Array;
+  /** True when this put made the key exist again (first version, or after a delete). */
+  created: boolean;
+}
+
+/** Outcome of one command: its operations, or the error that refused all of them. */
+export type CommandResult = { ok: true; applied: AppliedOperation[]; treeSize: number } | { ok: false; error: LedgerError };
+
+/** A prepared group of commands: the storage batch to commit, then publish. */
+export interface Prepared {
+  readonly ops: BatchOp[];
+  readonly results: CommandResult[];
+  readonly entries: Entry[];
+  readonly treeSize: number;
+  readonly rootHash: Uint8Array;
+  readonly hot: Map<string, HotRecord>;
+}
+
+/** Options for {@link Ledger.open}. */
+export interface LedgerOptions {
+  storage: Storage;
+  hasher: Hasher;
+  checkpoints: CheckpointIssuer;
+  /** Refuse a second version of any key, and every delete. */
+  immutable: boolean;
+  /** Largest value kept in the in-memory hot cache. */
+  hotValueBytesMax?: number;
+  /** Total budget of the hot cache in bytes. */
+  hotCacheBytesMax?: number;
+}
+
+/** Listener called after each publish with the newly visible entries. */
+export type PublishListener = (entries: readonly Entry[], treeSize: number) => void;
+
+export class Ledger extends LedgerReader {
+  readonly #frontier: MerkleFrontier;
+  readonly #immutable: boolean;
+  readonly #listeners = new Set<PublishListener>();
+  #nextSeq: number;
+  #lastTimestampMs = 0;
+  #preparing = false;
+
+  private constructor(options: LedgerOptions, frontier: MerkleFrontier) {
+    super({
+      storage: options.storage,
+      hasher: options.hasher,
+      checkpoints: options.checkpoints,
+      treeSize: frontier.size,
+      rootHash: frontier.root(),
+      hotValueBytesMax: options.hotValueBytesMax ?? 4096,
+      hotCacheBytesMax: options.hotCacheBytesMax ?? 64 * 1024 * 1024,
+    });
+    this.#frontier = frontier;
+    this.#immutable = options.immutable;
+    this.#nextSeq = frontier.size;
+  }
+
+  /** Open the ledger held in `options.storage`, rebuilding the Merkle frontier with O(log n) reads. */
+  static async open(options: LedgerOptions): Promise<Ledger> {
+    const treeSize = await LedgerReader.storedTreeSize(options.storage);
+    const frontier = await MerkleFrontier.load(treeSize, LedgerReader.nodeReader(options.storage), options.hasher);
+    const ledger = new Ledger(options, frontier);
+    if (treeSize > 0) {
+      const last = await ledger.entryAt(treeSize - 1);
+      ledger.#lastTimestampMs = last.entry.timestampMs;
+    }
+    await ledger.checkpoints.issue(treeSize, frontier.root());
+    return ledger;
+  }
+
+  /** Be told of every publish (used by watch streams). Returns an unsubscribe function. */
+  onPublish(listener: PublishListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /**
+   * Compute the entries, storage batch and results for `commands`, in order.
+   * A command that fails a precondition yields its error and changes nothing.
+   * Timestamps never go backwards: each is max(timestampMs, previous).
+   */
+  async prepare(commands: readonly WriteCommand[], timestampMs: number): Promise<Prepared> {
+    if (this.#preparing) throw new Error("assertion: Ledger.prepare calls must be serialized");
+    this.#preparing = true;
+    try {
+      const stamp = Math.max(Math.floor(timestampMs), this.#lastTimestampMs);
+      const overlay = new Map<string, LatestRecord | null>();
+      const hot = new Map<string, HotRecord>();
+      const ops: BatchOp[] = [];
+      const entries: Entry[] = [];
+      const results: CommandResult[] = [];
+      for (const command of commands) {
+        const checked = await this.#check(command.operations, overlay);
+        if (checked instanceof LedgerError) {
+          results.push({ ok: false, error: checked });
+          continue;
+        }
+        const applied = command.operations.map((operation, i) =>
+          this.#append(operation, checked[i]!, stamp, { ops, entries, hot, overlay }),
+        );
+        results.push({ ok: true, applied, treeSize: this.#nextSeq });
+      }
+      this.#lastTimestampMs = stamp;
+      return { ops, results, entries, treeSize: this.#nextSeq, rootHash: this.#frontier.root(), hot };
+    } finally {
+      this.#preparing = false;
+    }
+  }
+
+  /** Make a durably committed `prepared` visible to readers and watchers. */
+  async publish(prepared: Prepared): Promise<void> {
+    this.publishState(prepared.treeSize, prepared.rootHash, prepared.hot);
+    await this.checkpoints.issue(prepared.treeSize, prepared.rootHash);
+    if (prepared.entries.length > 0) {
+      for (const listener of this.#listeners) listener(prepared.entries, prepared.treeSize);
+    }
+  }
+
+  /** Check every operation of one command against the current state plus `overlay`; returns each one's new latest record. */
+  async #check(operations: readonly WriteOperation[], overlay: Map<string, LatestRecord | null>): Promise<Checked[] | LedgerError> {
+    const local = new Map<string, LatestRecord | null>();
+    const next: Checked[] = [];
+    for (const operation of operations) {
+      const current = local.has(operation.key)
+        ? local.get(operation.key)!
+        : overlay.has(operation.key)
+          ? overlay.get(operation.key)!
+          : await this.latest(operation.key);
+      const error = this.#precondition(operation, current);
+      if (error !== undefined) return error;
+      const record: LatestRecord = { version: (current?.version ?? 0) + 1, seq: -1, deleted: operation.op === "delete" };
+      local.set(operation.key, record);
+      next.push({ record, created: operation.op === "put" && (current === null || current.deleted) });
+    }
+    return next;
+  }
+
+  #precondition(operation: WriteOperation, current: LatestRecord | null): LedgerError | undefined {
+    const exists = current !== null && !current.deleted;
+    if (operation.op === "delete") {
+      if (this.#immutable) return new DeleteNotAllowedError();
+      if (!exists) return new KeyNotFoundError(operation.key);
+    } else {
+      if (this.#immutable && current !== null) return new ImmutableKeyError(operation.key);
+      if (operation.ifAbsent && exists) return new PreconditionFailedError(`key ${JSON.stringify(operation.key)} already exists`);
+    }
+    if (operation.ifVersion !== undefined && (!exists || current!.version !== operation.ifVersion)) {
+      const actual = exists ? `latest version is ${current!.version}` : "key does not exist";
+      return new PreconditionFailedError(`If-Match version ${operation.ifVersion} failed: ${actual}`);
+    }
+    return undefined;
+  }
+
+  #append(
+    operation: WriteOperation,
+    { record, created }: Checked,
+    timestampMs: number,
+    out: { ops: BatchOp[]; entries: Entry[]; hot: Map<string, HotRecord>; overlay: Map<string, LatestRecord | null> },
+  ): AppliedOperation {
+    const seq = this.#nextSeq++;
+    record.seq = seq;
+    const isPut = operation.op === "put";
+    const entry: Entry = {
+      seq,
+      op: operation.op,
+      key: operation.key,
+      valueHash: isPut ? this.hasher.sha256(operation.value) : null,
+      sizeBytes: isPut ? operation.value.length : 0,
+      contentType: isPut ? operation.contentType : null,
+      timestampMs,
+    };
+    const entryBytes = encodeEntry(entry);
+    const leaf = leafHash(this.hasher, entryBytes);
+    const contentType = isPut ? operation.contentType : null;
+    const value = isPut ? operation.value : null;
+    out.ops.push(
+      { type: "put", key: entryKey(seq), value: encodeEntryRecord({ entryBytes, version: record.version }) },
+      { type: "put", key: versionKey(operation.key, record.version), value: encodeVersion({ seq, timestampMs, contentType, value }) },
+      { type: "put", key: latestKey(operation.key), value: encodeLatest(record) },
+    );
+    for (const node of this.#frontier.append(leaf)) {
+      out.ops.push({ type: "put", key: merkleKey(node.level, node.index), value: node.hash });
+    }
+    out.entries.push(entry);
+    out.overlay.set(operation.key, record);
+    out.hot.set(operation.key, { latest: record, timestampMs, contentType, value });
+    return { op: operation.op, key: operation.key, seq, version: record.version, leafHash: leaf, created };
+  }
+}
+
+/** An operation that passed its preconditions: its new latest record, and whether a put brings the key into existence. */
+interface Checked {
+  record: LatestRecord;
+  created: boolean;
+}

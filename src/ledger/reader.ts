@@ -1,0 +1,317 @@
+/**
+ * Read side of the ledger: values, versions, history, key listing, the raw
+ * log, proofs and checkpoints, all over published (durable) state only.
+ * A bounded hot cache keeps the newest record (and small values) of recently
+ * written or read keys so a GET of a hot key costs no storage read.
+ */
+import { type Storage, StorageCorruptionError } from "../storage/index.ts";
+import { KeyBuilder, Tag, readKeyInteger, readKeyString } from "../storage/keys.ts";
+import { consistencyProof, inclusionProof, leafHash, rootAt, type Hasher, type NodeReader } from "../merkle/index.ts";
+import { decodeEntry, type Entry } from "./entry.ts";
+import { KeyNotFoundError, SeqNotFoundError, TreeSizeError, VersionNotFoundError } from "./errors.ts";
+import {
+  decodeEntryRecord, decodeLatest, decodeVersion, entryKey, latestKey, latestPrefixRange, merkleKey, versionKey,
+  versionRange, type LatestRecord,
+} from "./records.ts";
+import { type CheckpointIssuer, type SignedCheckpoint } from "./checkpoints.ts";
+
+/** Newest state of a key kept in memory. `value` is null for tombstones and for values too big to cache. */
+export interface HotRecord {
+  latest: LatestRecord;
+  timestampMs: number;
+  contentType: string | null;
+  value: Uint8Array | null;
+}
+
+/** One version of a key as readers see it. */
+export interface ValueView {
+  key: string;
+  version: number;
+  seq: number;
+  timestampMs: number;
+  contentType: string;
+  value: Uint8Array;
+}
+
+/** One row of a key's history. */
+export interface HistoryItem {
+  version: number;
+  seq: number;
+  timestampMs: number;
+  deleted: boolean;
+  sizeBytes: number;
+}
+
+/** One log position with its exact entry bytes. */
+export interface LogItem {
+  entry: Entry;
+  entryBytes: Uint8Array;
+  version: number;
+  leafHash: Uint8Array;
+}
+
+/** A page of results and the cursor of the next page (undefined when done). */
+export interface Page<T, C> {
+  items: T[];
+  next: C | undefined;
+}
+
+/** Everything a key proof carries (see API.md, `GET /v1/proof/key/{key}`). */
+export interface KeyProof {
+  key: string;
+  version: number;
+  item: LogItem;
+  treeSize: number;
+  rootHash: Uint8Array;
+  proof: Uint8Array[];
+  checkpoint: SignedCheckpoint;
+}
+
+/** Rows a single list call may scan past (deleted keys) before it returns a short page. */
+export const LIST_SCAN_ROWS_MAX = 10_000;
+/** Most keys the hot cache holds, whatever their size. */
+export const HOT_ENTRIES_MAX = 200_000;
+
+interface ReaderOptions {
+  storage: Storage;
+  hasher: Hasher;
+  checkpoints: CheckpointIssuer;
+  treeSize: number;
+  rootHash: Uint8Array;
+  hotValueBytesMax: number;
+  hotCacheBytesMax: number;
+}
+
+export class LedgerReader {
+  protected readonly storage: Storage;
+  readonly hasher: Hasher;
+  readonly checkpoints: CheckpointIssuer;
+  #treeSize: number;
+  #rootHash: Uint8Array;
+  readonly #hot = new Map<string, HotRecord>();
+  #hotBytes = 0;
+  readonly #hotValueBytesMax: number;
+  readonly #hotCacheBytesMax: number;
+  // Bumped on every publish: a storage read that started before a publish
+  // must not put its (possibly older) result into the hot cache.
+  #generation = 0;
+
+  protected constructor(options: ReaderOptions) {
+    this.storage = options.storage;
+    this.hasher = options.hasher;
+    this.checkpoints = options.checkpoints;
+    this.#treeSize = options.treeSize;
+    this.#rootHash = options.rootHash;
+    this.#hotValueBytesMax = options.hotValueBytesMax;
+    this.#hotCacheBytesMax = options.hotCacheBytesMax;
+  }
+
+  /** Number of entries in the stored log (= last seq + 1). */
+  static async storedTreeSize(storage: Storage): Promise<number> {
+    const last = await storage.scan({ start: new KeyBuilder(Tag.entry).build(), end: new KeyBuilder(Tag.entry + 1).build(), limit: 1, reverse: true });
+    return last.length === 0 ? 0 : readKeyInteger(last[0]!.key, 1) + 1;
+  }
+
+  /** Merkle node reads over the storage port; a missing node is corruption. */
+  static nodeReader(storage: Storage): NodeReader {
+    return {
+      async getNodes(ids) {
+        return Promise.all(
+          ids.map(async ({ level, index }) => {
+            const hash = await storage.get(merkleKey(level, index));
+            if (hash === undefined || hash.length !== 32) {
+              throw new StorageCorruptionError(`Merkle node (level ${level}, index ${index}) missing or malformed`);
+            }
+            return hash;
+          }),
+        );
+      },
+    };
+  }
+
+  /** Published tree size: every entry below it is durable and readable. */
+  get treeSize(): number {
+    return this.#treeSize;
+  }
+
+  /** Root hash at the published tree size. */
+  get rootHash(): Uint8Array {
+    return this.#rootHash;
+  }
+
+  protected publishState(treeSize: number, rootHash: Uint8Array, hot: Map<string, HotRecord>): void {
+    this.#generation++;
+    this.#treeSize = treeSize;
+    this.#rootHash = rootHash;
+    for (const [key, record] of hot) this.#remember(key, record);
+  }
+
+  #remember(key: string, record: HotRecord): void {
+    const cached = record.value !== null && record.value.length <= this.#hotValueBytesMax ? record : { ...record, value: null };
+    const previous = this.#hot.get(key);
+    if (previous !== undefined) {
+      this.#hotBytes -= key.length + (previous.value?.length ?? 0) + 64;
+      this.#hot.delete(key);
+    }
+    this.#hot.set(key, cached);
+    this.#hotBytes += key.length + (cached.value?.length ?? 0) + 64;
+    // Map iteration is insertion order, so the first keys are the least recently written.
+    for (const [oldKey, old] of this.#hot) {
+      if (this.#hotBytes <= this.#hotCacheBytesMax && this.#hot.size <= HOT_ENTRIES_MAX) break;
+      this.#hot.delete(oldKey);
+      this.#hotBytes -= oldKey.length + (old.value?.length ?? 0) + 64;
+    }
+  }
+
+  /** The newest record of `key` in published state, or null if it never existed. */
+  protected async latest(key: string): Promise<LatestRecord | null> {
+    const hot = this.#hot.get(key);
+    if (hot !== undefined) return hot.latest;
+    const generation = this.#generation;
+    const bytes = await this.storage.get(latestKey(key));
+    if (bytes === undefined) return null;
+    const latest = decodeLatest(bytes);
+    if (generation === this.#generation && !this.#hot.has(key)) {
+      this.#remember(key, { latest, timestampMs: 0, contentType: null, value: null });
+    }
+    return latest;
+  }
+
+  /** A key's value: the newest version, or `version` when given. Throws when absent or deleted. */
+  async get(key: string, version?: number): Promise<ValueView> {
+    if (version === undefined) {
+      const hot = this.#hot.get(key);
+      if (hot !== undefined && hot.value !== null) {
+        const { latest } = hot;
+        return { key, version: latest.version, seq: latest.seq, timestampMs: hot.timestampMs, contentType: hot.contentType!, value: hot.value };
+      }
+      const latest = await this.latest(key);
+      if (latest === null) throw new KeyNotFoundError(key);
+      if (latest.deleted) throw new KeyNotFoundError(key, " (deleted)");
+      version = latest.version;
+    }
+    const bytes = await this.storage.get(versionKey(key, version));
+    if (bytes === undefined) throw new VersionNotFoundError(key, version);
+    const record = decodeVersion(bytes);
+    if (record.value === null) throw new KeyNotFoundError(key, ` (version ${version} is a delete)`);
+    return { key, version, seq: record.seq, timestampMs: record.timestampMs, contentType: record.contentType!, value: record.value };
+  }
+
+  /** Versions of `key`, newest first, starting below `beforeVersion` (exclusive) when given. */
+  async history(key: string, options: { beforeVersion?: number; limit: number }): Promise<Page<HistoryItem, number>> {
+    const range = versionRange(key);
+    const end = options.beforeVersion === undefined ? range.end : versionKey(key, options.beforeVersion);
+    const rows = await this.storage.scan({ start: range.start, end, limit: options.limit + 1, reverse: true });
+    if (rows.length === 0 && (await this.latest(key)) === null) throw new KeyNotFoundError(key);
+    const items = rows.slice(0, options.limit).map((row): HistoryItem => {
+      const record = decodeVersion(row.value);
+      const version = readKeyInteger(row.key, row.key.length - 8);
+      return { version, seq: record.seq, timestampMs: record.timestampMs, deleted: record.value === null, sizeBytes: record.value?.length ?? 0 };
+    });
+    const next = rows.length > options.limit ? items[items.length - 1]!.version : undefined;
+    return { items, next };
+  }
+
+  /** Live keys (not deleted) starting with `prefix`, from `start` (inclusive), in key byte order. */
+  async list(options: { prefix: string; start?: string; limit: number }): Promise<Page<{ key: string; latest: LatestRecord }, string>> {
+    const range = latestPrefixRange(options.prefix);
+    let cursor = options.start !== undefined && options.start > options.prefix ? latestKey(options.start) : range.start;
+    const items: Array<{ key: string; latest: LatestRecord }> = [];
+    let scanned = 0;
+    while (items.length <= options.limit && scanned < LIST_SCAN_ROWS_MAX) {
+      const rows = await this.storage.scan({ start: cursor, end: range.end, limit: Math.min(options.limit + 1, 1000) });
+      for (const row of rows) {
+        scanned++;
+        const latest = decodeLatest(row.value);
+        if (!latest.deleted) items.push({ key: readKeyString(row.key, 1).value, latest });
+        if (items.length > options.limit) break;
+      }
+      if (rows.length === 0 || items.length > options.limit) break;
+      cursor = Uint8Array.from([...rows[rows.length - 1]!.key, 0x00]);
+      if (rows.length < Math.min(options.limit + 1, 1000)) break;
+    }
+    const next = items.length > options.limit ? items.pop()!.key : undefined;
+    return { items, next };
+  }
+
+  /** The entry at `seq`, its exact bytes, leaf hash and the key version it wrote. */
+  async entryAt(seq: number): Promise<LogItem> {
+    if (!Number.isSafeInteger(seq) || seq < 0 || seq >= this.#treeSize) throw new SeqNotFoundError(seq, this.#treeSize);
+    const bytes = await this.storage.get(entryKey(seq));
+    if (bytes === undefined) throw new StorageCorruptionError(`entry ${seq} missing below tree size ${this.#treeSize}`);
+    return this.#logItem(seq, bytes);
+  }
+
+  #logItem(seq: number, bytes: Uint8Array): LogItem {
+    const record = decodeEntryRecord(bytes);
+    const entry = decodeEntry(record.entryBytes);
+    if (entry.seq !== seq) throw new StorageCorruptionError(`entry stored at seq ${seq} says seq ${entry.seq}`);
+    return { entry, entryBytes: record.entryBytes, version: record.version, leafHash: leafHash(this.hasher, record.entryBytes) };
+  }
+
+  /** Entries from `from` in seq order, at most `limit`. */
+  async log(options: { from: number; limit: number }): Promise<Page<LogItem, number>> {
+    if (options.from >= this.#treeSize) return { items: [], next: undefined };
+    const rows = await this.storage.scan({ start: entryKey(options.from), end: entryKey(this.#treeSize), limit: options.limit });
+    const items = rows.map((row) => this.#logItem(readKeyInteger(row.key, 1), row.value));
+    const last = items.length === 0 ? options.from : items[items.length - 1]!.entry.seq + 1;
+    return { items, next: last < this.#treeSize ? last : undefined };
+  }
+
+  #checkTreeSize(treeSize: number): void {
+    if (!Number.isSafeInteger(treeSize) || treeSize < 0 || treeSize > this.#treeSize) {
+      throw new TreeSizeError(`tree size ${treeSize} is not in [0, ${this.#treeSize}]`);
+    }
+  }
+
+  /** RFC 9162 inclusion proof of `seq` in the tree of `treeSize` leaves. */
+  async inclusionProof(seq: number, treeSize: number): Promise<{ item: LogItem; proof: Uint8Array[] }> {
+    this.#checkTreeSize(treeSize);
+    if (seq >= treeSize) throw new TreeSizeError(`seq ${seq} is not below tree size ${treeSize}`);
+    const item = await this.entryAt(seq);
+    const proof = await inclusionProof(LedgerReader.nodeReader(this.storage), this.hasher, seq, treeSize);
+    return { item, proof };
+  }
+
+  /** RFC 9162 consistency proof between tree sizes `from` <= `to`. */
+  async consistencyProof(from: number, to: number): Promise<Uint8Array[]> {
+    this.#checkTreeSize(to);
+    if (!Number.isSafeInteger(from) || from < 0 || from > to) throw new TreeSizeError(`from ${from} must be in [0, ${to}]`);
+    return consistencyProof(LedgerReader.nodeReader(this.storage), this.hasher, from, to);
+  }
+
+  /** Root hash of the tree of `treeSize` leaves. */
+  async rootAt(treeSize: number): Promise<Uint8Array> {
+    this.#checkTreeSize(treeSize);
+    if (treeSize === this.#treeSize) return this.#rootHash;
+    return rootAt(LedgerReader.nodeReader(this.storage), this.hasher, treeSize);
+  }
+
+  /** The signed checkpoint for `treeSize` (default: the published size). */
+  async checkpoint(treeSize: number = this.#treeSize): Promise<SignedCheckpoint> {
+    const latest = this.checkpoints.latest;
+    if (latest !== undefined && latest.treeSize === treeSize) return latest;
+    return this.checkpoints.sign(treeSize, await this.rootAt(treeSize));
+  }
+
+  /** Proof that `key` (newest or `version`) is in the current tree, with the signed checkpoint it verifies against. */
+  async keyProof(key: string, version?: number): Promise<KeyProof> {
+    const checkpoint = await this.checkpoint();
+    let seq: number;
+    let resolvedVersion: number;
+    if (version === undefined) {
+      const latest = await this.latest(key);
+      if (latest === null) throw new KeyNotFoundError(key);
+      seq = latest.seq;
+      resolvedVersion = latest.version;
+    } else {
+      const bytes = await this.storage.get(versionKey(key, version));
+      if (bytes === undefined) throw new VersionNotFoundError(key, version);
+      seq = decodeVersion(bytes).seq;
+      resolvedVersion = version;
+    }
+    if (seq >= checkpoint.treeSize) throw new KeyNotFoundError(key, " (not yet in a checkpoint)");
+    const { item, proof } = await this.inclusionProof(seq, checkpoint.treeSize);
+    return { key, version: resolvedVersion, item, treeSize: checkpoint.treeSize, rootHash: checkpoint.rootHash, proof, checkpoint };
+  }
+}
