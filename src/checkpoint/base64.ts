@@ -1,0 +1,26 @@
+/**
+ * Strict standard base64 (RFC 4648 section 4, padded) over Web-standard
+ * atob/btoa. Decoding accepts only the canonical encoding: right alphabet,
+ * right padding, zero trailing bits, so one byte string has one text form.
+ */
+
+const BASE64_PATTERN = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/** Encodes bytes as padded standard base64. */
+export function encodeBase64(bytes: Uint8Array): string {
+  let binary = "";
+  const CHUNK_BYTES = 0x8000;
+  for (let i = 0; i < bytes.length; i += CHUNK_BYTES) {
+    binary += String.fromCharCode(...bytes.subarray(i, i + CHUNK_BYTES));
+  }
+  return btoa(binary);
+}
+
+/** Decodes canonical padded standard base64; undefined for anything else. */
+export function decodeBase64(text: string): Uint8Array | undefined {
+  if (!BASE64_PATTERN.test(text)) return undefined;
+  const binary = atob(text);
+  const bytes = Uint8Array.from(binary, (char) => char.charCodeAt(0));
+  // Non-zero trailing bits decode fine but are not canonical.
+  return encodeBase64(bytes) === text ? bytes : undefined;
+}
