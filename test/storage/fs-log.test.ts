@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { copyFile, mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -297,20 +297,51 @@ async function pollUntil(condition: () => Promise<boolean>, deadlineMs: number):
   }
 }
 
+const ROOT = join(import.meta.dir, "..", "..");
+const DENO = join(ROOT, "node_modules", ".bin", "deno");
+
+describe("fs-log on other runtimes", () => {
+  test("the conformance suite passes under deno", () => {
+    const args = ["test", "-A", "--config", "test/storage/deno-kv/deno.json", "test/storage/fs-log.deno.ts"];
+    const result = spawnSync(DENO, args, { cwd: ROOT, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" }, timeout: 120_000 });
+    if (result.status !== 0) console.error(result.stdout, result.stderr, result.error);
+    expect(result.status).toBe(0);
+    expect(result.stdout).toContain("0 failed");
+  }, 130_000);
+
+  const node = spawnSync("node", ["--version"]).status === 0;
+  test.skipIf(!node)("a write / reopen smoke run passes under node (bundled to JS)", async () => {
+    const outdir = await tempDir();
+    const build = await Bun.build({ entrypoints: [join(import.meta.dir, "fs-log-node-smoke.ts")], target: "node", outdir });
+    expect(build.success).toBe(true);
+    const result = spawnSync("node", [build.outputs[0]!.path], { encoding: "utf8", timeout: 60_000 });
+    if (result.status !== 0) console.error(result.stdout, result.stderr);
+    expect(result.stdout).toContain("fs-log node smoke ok");
+  }, 70_000);
+});
+
 describe("fs-log kill -9", () => {
   const ROUNDS = 6;
   const seed = Number(process.env.FS_LOG_KILL_SEED ?? Date.now() % 1_000_000);
+  const writer = join(import.meta.dir, "fs-log-writer.ts");
+  const underBun = (dir: string, prefix: string, childSeed: number) => [process.execPath, writer, dir, prefix, String(childSeed)];
+  const underDeno = (dir: string, prefix: string, childSeed: number) => [DENO, "run", "-A", writer, dir, prefix, String(childSeed)];
 
-  test(`every acknowledged commit survives SIGKILL at a random moment (${ROUNDS} rounds, seed ${seed})`, async () => {
+  test(`every acknowledged commit survives SIGKILL at a random moment (${ROUNDS} rounds, seed ${seed})`, () =>
+    killRounds(ROUNDS, seed, underBun), 120_000);
+
+  test(`the same holds with the writer running under deno (2 rounds, seed ${seed})`, () => killRounds(2, seed, underDeno), 120_000);
+
+  async function killRounds(rounds: number, seed: number, command: (dir: string, prefix: string, childSeed: number) => string[]) {
     const dir = await tempDir();
     let state = seed;
     const random = () => ((state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 4294967296);
     const present = new Set<string>();
     const deleting = new Set<string>();
     const deleted = new Set<string>();
-    for (let round = 0; round < ROUNDS; round++) {
+    for (let round = 0; round < rounds; round++) {
       const target = 100 + Math.floor(random() * 3000);
-      const lines = await runWriterUntilKilled(dir, `r${round}`, Math.floor(random() * 1e9), target);
+      const lines = await runWriterUntilKilled(command(dir, `r${round}`, Math.floor(random() * 1e9)), target);
       for (const line of lines) {
         const key = line.slice(2);
         if (line.startsWith("P ")) present.add(key);
@@ -331,12 +362,11 @@ describe("fs-log kill -9", () => {
       for (const key of deleted) expect(await store.get(bytes(key))).toBeUndefined();
       await store.close();
     }
-    expect(present.size).toBeGreaterThan(ROUNDS * 100 * 0.5);
-  }, 120_000);
+    expect(present.size).toBeGreaterThan(rounds * 100 * 0.5);
+  }
 
-  async function runWriterUntilKilled(dir: string, prefix: string, childSeed: number, ackLinesTarget: number): Promise<string[]> {
-    const writer = join(import.meta.dir, "fs-log-writer.ts");
-    const child = spawn(process.execPath, [writer, dir, prefix, String(childSeed)], { stdio: ["ignore", "pipe", "pipe"] });
+  async function runWriterUntilKilled(command: string[], ackLinesTarget: number): Promise<string[]> {
+    const child = spawn(command[0]!, command.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
     let output = "";
     let errors = "";
     let exited = false;
