@@ -1,0 +1,117 @@
+/**
+ * Request metrics: counts per (method, route, status) and a latency
+ * histogram per (method, route), rendered as JSON or Prometheus text.
+ * Routes are the registered patterns, never raw paths, so the number of
+ * series is bounded by the route table.
+ */
+
+/** Latency histogram bucket upper bounds in seconds. */
+export const LATENCY_BUCKETS_SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+/** Most distinct (method, route) series kept; later ones fold into "other". */
+export const ROUTE_SERIES_MAX = 200;
+
+interface Histogram {
+  buckets: number[];
+  count: number;
+  sumSeconds: number;
+}
+
+/** Gauges supplied by the node at scrape time. */
+export interface Gauges {
+  treeSize: number;
+  keysApprox?: number;
+  storageBytes: number;
+  raftTerm: number;
+  raftCommitIndex: number;
+  raftAppliedIndex: number;
+  writeQueueDepth: number;
+  healthy: boolean;
+}
+
+export class Metrics {
+  readonly #requests = new Map<string, number>();
+  readonly #latency = new Map<string, Histogram>();
+  readonly #operations = { get: 0, put: 0, delete: 0, batch: 0, errors: 0 };
+  readonly startedAtMs = Date.now();
+
+  /** Record one finished request. */
+  observe(method: string, route: string, status: number, seconds: number): void {
+    let series = `${method} ${route}`;
+    if (!this.#latency.has(series) && this.#latency.size >= ROUTE_SERIES_MAX) series = `${method} other`;
+    const countKey = `${series} ${status}`;
+    this.#requests.set(countKey, (this.#requests.get(countKey) ?? 0) + 1);
+    let histogram = this.#latency.get(series);
+    if (histogram === undefined) {
+      histogram = { buckets: LATENCY_BUCKETS_SECONDS.map(() => 0), count: 0, sumSeconds: 0 };
+      this.#latency.set(series, histogram);
+    }
+    histogram.count++;
+    histogram.sumSeconds += seconds;
+    const bucket = LATENCY_BUCKETS_SECONDS.findIndex((bound) => seconds <= bound);
+    if (bucket >= 0) histogram.buckets[bucket]!++;
+    if (status >= 400) this.#operations.errors++;
+  }
+
+  /** Count a data operation (for the JSON view the seed's /metrics shows). */
+  count(operation: "get" | "put" | "delete" | "batch"): void {
+    this.#operations[operation]++;
+  }
+
+  /** JSON view for `GET /metrics`. */
+  json(gauges: Gauges): Record<string, unknown> {
+    const requestsTotal = [...this.#requests.values()].reduce((a, b) => a + b, 0);
+    return {
+      uptime_seconds: Math.round((Date.now() - this.startedAtMs) / 1000),
+      requests_total: requestsTotal,
+      get_requests: this.#operations.get,
+      put_requests: this.#operations.put,
+      delete_requests: this.#operations.delete,
+      batch_requests: this.#operations.batch,
+      error_responses: this.#operations.errors,
+      tree_size: gauges.treeSize,
+      entries: gauges.treeSize,
+      storage_bytes: gauges.storageBytes,
+      write_queue_depth: gauges.writeQueueDepth,
+      raft: { term: gauges.raftTerm, commit_index: gauges.raftCommitIndex, applied_index: gauges.raftAppliedIndex },
+      status: gauges.healthy ? "ok" : "unavailable",
+    };
+  }
+
+  /** Prometheus text exposition format for `GET /metrics/prometheus`. */
+  prometheus(gauges: Gauges): string {
+    const lines: string[] = [];
+    const label = (value: string) => value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+    lines.push("# HELP scribe_http_requests_total HTTP requests by method, route and status.", "# TYPE scribe_http_requests_total counter");
+    for (const [key, value] of this.#requests) {
+      const [method, route, status] = key.split(" ");
+      lines.push(`scribe_http_requests_total{method="${label(method!)}",route="${label(route!)}",status="${status}"} ${value}`);
+    }
+    lines.push("# HELP scribe_http_request_duration_seconds HTTP request latency.", "# TYPE scribe_http_request_duration_seconds histogram");
+    for (const [series, histogram] of this.#latency) {
+      const [method, route] = series.split(" ");
+      const labels = `method="${label(method!)}",route="${label(route!)}"`;
+      let cumulative = 0;
+      LATENCY_BUCKETS_SECONDS.forEach((bound, i) => {
+        cumulative += histogram.buckets[i]!;
+        lines.push(`scribe_http_request_duration_seconds_bucket{${labels},le="${bound}"} ${cumulative}`);
+      });
+      lines.push(`scribe_http_request_duration_seconds_bucket{${labels},le="+Inf"} ${histogram.count}`);
+      lines.push(`scribe_http_request_duration_seconds_sum{${labels}} ${histogram.sumSeconds}`);
+      lines.push(`scribe_http_request_duration_seconds_count{${labels}} ${histogram.count}`);
+    }
+    const gauge = (name: string, help: string, value: number) => lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`, `${name} ${value}`);
+    gauge("scribe_ledger_entries", "Entries in the ledger (= Merkle tree size).", gauges.treeSize);
+    gauge("scribe_merkle_tree_size", "Leaves in the Merkle tree.", gauges.treeSize);
+    gauge("scribe_storage_bytes", "Bytes used by the storage adapter.", gauges.storageBytes);
+    gauge("scribe_write_queue_depth", "Writes waiting for a durable commit.", gauges.writeQueueDepth);
+    gauge("scribe_raft_term", "Current Raft term.", gauges.raftTerm);
+    gauge("scribe_raft_commit_index", "Raft commit index.", gauges.raftCommitIndex);
+    gauge("scribe_raft_applied_index", "Raft applied index.", gauges.raftAppliedIndex);
+    gauge("scribe_node_healthy", "1 when the node serves requests.", gauges.healthy ? 1 : 0);
+    gauge("scribe_uptime_seconds", "Seconds since the process started.", Math.round((Date.now() - this.startedAtMs) / 1000));
+    for (const operation of ["get", "put", "delete", "batch"] as const) {
+      lines.push(`# TYPE scribe_${operation}_operations_total counter`, `scribe_${operation}_operations_total ${this.#operations[operation]}`);
+    }
+    return lines.join("\n") + "\n";
+  }
+}

@@ -1,0 +1,110 @@
+/**
+ * Runtime entry: `bun run src/main.ts [flags]`. Reads flags, env and the
+ * config file, opens the storage adapter for this runtime, loads (or
+ * creates) the checkpoint signing key, serves the HTTP API, and shuts down
+ * gracefully on SIGINT/SIGTERM: stop accepting, finish queued writes, close
+ * storage.
+ */
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { ConfigError, envLayer, flagLayer, parseConfigFile, resolveConfig, type Config } from "./config/index.ts";
+import { openLedgerServer } from "./server.ts";
+import { loadOrCreateSigner, SIGNING_KEY_FILE } from "../adapters/runtime/keyfile.ts";
+import { openStorage, runtimeName, type StorageChoice } from "../adapters/runtime/storage.ts";
+import { serve } from "../adapters/runtime/serve.ts";
+
+const HELP = `scribe-ledger: a verifiable, append-only key-value ledger
+
+Usage: bun run src/main.ts [flags]
+
+Flags (beat SCRIBE_<SECTION>_<KEY> env variables, which beat the config file):
+  --config FILE     TOML config file ([node], [network], [storage], [consensus], [ledger], [limits])
+  --host ADDR       listen address            (network.listen_addr, default 127.0.0.1)
+  --port N          HTTP port                 (network.client_port, default 8080)
+  --data-dir DIR    data directory            (node.data_dir, default ./data)
+  --node-id ID      node id                   (node.id, default 1)
+  --storage NAME    auto|memory|sqlite|fs|denokv (storage.adapter, default auto:
+                    sqlite on Bun, denokv on Deno, fs on Node)
+  --help            print this help
+
+Example: SCRIBE_NETWORK_CLIENT_PORT=9000 bun run src/main.ts --data-dir /var/lib/scribe
+`;
+
+function parseFlags(argv: string[]): { config?: string; help: boolean; flags: Record<string, string | undefined> } {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      config: { type: "string" },
+      host: { type: "string" },
+      port: { type: "string" },
+      "data-dir": { type: "string" },
+      "node-id": { type: "string" },
+      storage: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  return {
+    config: values.config,
+    help: values.help === true,
+    flags: { host: values.host, port: values.port, dataDir: values["data-dir"], nodeId: values["node-id"], storage: values.storage },
+  };
+}
+
+async function loadConfig(argv: string[]): Promise<Config | undefined> {
+  const parsed = parseFlags(argv);
+  if (parsed.help) {
+    console.log(HELP);
+    return undefined;
+  }
+  const fileLayer = parsed.config === undefined ? {} : parseConfigFile(await readFile(parsed.config, "utf8"), parsed.config);
+  return resolveConfig(fileLayer, envLayer(process.env), flagLayer(parsed.flags));
+}
+
+async function main(argv: string[]): Promise<void> {
+  const config = await loadConfig(argv);
+  if (config === undefined) return;
+  const storage = await openStorage(config.storage.adapter as StorageChoice, config.node.data_dir, {
+    segmentBytes: config.storage.segment_size,
+  });
+  const { signer, created } = await loadOrCreateSigner(join(config.node.data_dir, SIGNING_KEY_FILE), config.ledger.key_name);
+  const server = await openLedgerServer({
+    config,
+    storage,
+    signer,
+    onFatal: (error) => {
+      console.error("fatal: storage commit failed; stopping so a restart recovers from durable state:", error);
+      process.exit(70);
+    },
+  });
+  const listening = await serve({ fetch: server.app.fetch, hostname: config.network.listen_addr, port: config.network.client_port });
+  console.log(`scribe-ledger node ${config.node.id} on ${runtimeName()} with ${storage.name} storage`);
+  console.log(`data dir: ${config.node.data_dir}${created ? " (new signing key created)" : ""}`);
+  console.log(`verifier key: ${server.node.ledger.checkpoints.verifierKey}`);
+  console.log(`tree size: ${server.node.ledger.treeSize}`);
+  console.log(`listening on http://${config.network.listen_addr}:${listening.port}`);
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`${signal}: stopping (finishing in-flight writes)`);
+    await listening.stop();
+    await server.close();
+    console.log("stopped cleanly");
+    process.exit(0);
+  };
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+}
+
+main(process.argv.slice(2)).catch((error) => {
+  if (error instanceof ConfigError || (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+    console.error(`error: ${(error as Error).message}\nrun with --help for usage`);
+    process.exit(2);
+  }
+  console.error("fatal:", error);
+  process.exit(1);
+});

@@ -1,0 +1,176 @@
+/**
+ * A single-node ledger: writes are queued, grouped, prepared by the ledger
+ * state machine, committed to storage in one durable batch per group (group
+ * commit), then published and acknowledged. Nothing is acknowledged before
+ * its storage commit resolved. A failed commit fail-stops the node: the
+ * in-memory state may be ahead of disk, so it refuses all further work and
+ * must be restarted (which reopens from what is durable).
+ */
+import { type Storage } from "../storage/index.ts";
+import { commandSizeBytes, type WriteCommand } from "../ledger/commands.ts";
+import { type Ledger } from "../ledger/ledger.ts";
+import { type Entry } from "../ledger/entry.ts";
+import { NodeUnavailableError, type Consistency, type LedgerNode, type NodeStatus, type WriteOutcome } from "./index.ts";
+
+/** Limits of the write pipeline. Each is a config key (see README). */
+export interface WriteQueueLimits {
+  /** Most commands waiting to be committed; beyond it writes get 503. */
+  queueCommandsMax: number;
+  /** Most value bytes waiting to be committed. */
+  queueBytesMax: number;
+  /** Most commands in one storage commit. */
+  groupCommandsMax: number;
+  /** Most bytes in one storage commit. */
+  groupBytesMax: number;
+}
+
+export const DEFAULT_WRITE_QUEUE_LIMITS: WriteQueueLimits = {
+  queueCommandsMax: 100_000,
+  queueBytesMax: 512 * 1024 * 1024,
+  groupCommandsMax: 4096,
+  groupBytesMax: 64 * 1024 * 1024,
+};
+
+export interface LocalNodeOptions {
+  nodeId: string;
+  address: string;
+  ledger: Ledger;
+  storage: Storage;
+  /** Wall clock in ms; injected so tests control time. */
+  now: () => number;
+  limits?: WriteQueueLimits;
+  /** Called once if a storage commit fails; the process should exit. */
+  onFatal?: (error: unknown) => void;
+}
+
+interface Queued {
+  command: WriteCommand;
+  sizeBytes: number;
+  resolve: (outcome: WriteOutcome) => void;
+  reject: (error: unknown) => void;
+}
+
+export class LocalNode implements LedgerNode {
+  readonly #options: LocalNodeOptions;
+  readonly #limits: WriteQueueLimits;
+  #queue: Queued[] = [];
+  #queuedBytes = 0;
+  #draining: Promise<void> | undefined;
+  #closed = false;
+  #failure: unknown;
+
+  constructor(options: LocalNodeOptions) {
+    this.#options = options;
+    this.#limits = options.limits ?? DEFAULT_WRITE_QUEUE_LIMITS;
+  }
+
+  get ledger(): Ledger {
+    return this.#options.ledger;
+  }
+
+  write(command: WriteCommand): Promise<WriteOutcome> {
+    const refusal = this.#refusal();
+    if (refusal !== undefined) return Promise.reject(refusal);
+    const sizeBytes = commandSizeBytes(command);
+    if (this.#queue.length >= this.#limits.queueCommandsMax || this.#queuedBytes + sizeBytes > this.#limits.queueBytesMax) {
+      return Promise.reject(new NodeUnavailableError("write queue is full; retry later", 1));
+    }
+    return new Promise<WriteOutcome>((resolve, reject) => {
+      this.#queue.push({ command, sizeBytes, resolve, reject });
+      this.#queuedBytes += sizeBytes;
+      this.#draining ??= this.#drain().finally(() => {
+        this.#draining = undefined;
+      });
+    });
+  }
+
+  #refusal(): NodeUnavailableError | undefined {
+    if (this.#failure !== undefined) return new NodeUnavailableError(`node stopped after a storage failure: ${String(this.#failure)}`, 5);
+    if (this.#closed) return new NodeUnavailableError("node is shutting down", 1);
+    return undefined;
+  }
+
+  async #drain(): Promise<void> {
+    while (this.#queue.length > 0 && this.#failure === undefined) {
+      const group = this.#takeGroup();
+      try {
+        const prepared = await this.ledger.prepare(group.map((queued) => queued.command), this.#options.now());
+        await this.#options.storage.commit(prepared.ops);
+        await this.ledger.publish(prepared);
+        prepared.results.forEach((result, i) => {
+          if (result.ok) group[i]!.resolve({ applied: result.applied, treeSize: result.treeSize });
+          else group[i]!.reject(result.error);
+        });
+      } catch (error) {
+        this.#fail(error, group);
+      }
+    }
+  }
+
+  #takeGroup(): Queued[] {
+    let count = 0;
+    let bytes = 0;
+    while (count < this.#queue.length && count < this.#limits.groupCommandsMax) {
+      const next = this.#queue[count]!.sizeBytes;
+      if (count > 0 && bytes + next > this.#limits.groupBytesMax) break;
+      bytes += next;
+      count++;
+    }
+    const group = this.#queue.splice(0, count);
+    this.#queuedBytes -= bytes;
+    return group;
+  }
+
+  #fail(error: unknown, group: Queued[]): void {
+    this.#failure = error;
+    const refusal = this.#refusal()!;
+    for (const queued of group) queued.reject(refusal);
+    for (const queued of this.#queue.splice(0)) queued.reject(refusal);
+    this.#queuedBytes = 0;
+    this.#options.onFatal?.(error);
+  }
+
+  async readBarrier(_consistency: Consistency): Promise<void> {
+    // A single node is its own leader: published state already holds every acknowledged write.
+    const refusal = this.#failure === undefined ? undefined : this.#refusal();
+    if (refusal !== undefined) throw refusal;
+  }
+
+  subscribe(listener: (entries: readonly Entry[], treeSize: number) => void): () => void {
+    return this.ledger.onPublish(listener);
+  }
+
+  status(): NodeStatus {
+    const { nodeId, address } = this.#options;
+    const treeSize = this.ledger.treeSize;
+    return {
+      nodeId,
+      role: "leader",
+      term: 1,
+      leaderId: nodeId,
+      leaderAddress: address,
+      commitIndex: treeSize,
+      appliedIndex: treeSize,
+      treeSize,
+      members: [{ id: nodeId, address, role: "voter", reachable: true }],
+    };
+  }
+
+  unhealthyReason(): string | undefined {
+    if (this.#failure !== undefined) return `storage failure: ${String(this.#failure)}`;
+    if (this.#closed) return "shutting down";
+    return undefined;
+  }
+
+  /** Write-queue depth, for metrics. */
+  get queueDepth(): number {
+    return this.#queue.length;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    while (this.#draining !== undefined) await this.#draining;
+    await this.#options.storage.close();
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * Composition root: builds a serving ledger node (storage, ledger, node,
+ * HTTP app) from a validated config and already-opened runtime pieces.
+ * Shared by `src/main.ts` and the tests, so tests exercise the same wiring.
+ */
+import { type Hono } from "hono";
+import { type Storage } from "./storage/index.ts";
+import { type Config } from "./config/index.ts";
+import { createApp, Metrics, type HttpLimits } from "./api/index.ts";
+import { Ledger } from "./ledger/ledger.ts";
+import { CheckpointIssuer } from "./ledger/checkpoints.ts";
+import { LocalNode } from "./node/local-node.ts";
+import { defaultHasher } from "./merkle/index.ts";
+import { type Signer } from "./checkpoint/index.ts";
+
+/** A running single node: its node, HTTP app and a way to stop it. */
+export interface LedgerServer {
+  node: LocalNode;
+  app: Hono;
+  metrics: Metrics;
+  close(): Promise<void>;
+}
+
+/** Limits for the HTTP layer from config. */
+export function httpLimits(config: Config): HttpLimits {
+  const { ledger, limits } = config;
+  return {
+    keyBytesMax: ledger.key_bytes_max,
+    valueBytesMax: ledger.value_bytes_max,
+    batchOperationsMax: ledger.batch_operations_max,
+    batchBytesMax: ledger.batch_bytes_max,
+    contentTypeBytesMax: 256,
+    bodyBytesMax: limits.body_bytes_max,
+    pageSizeDefault: limits.page_size_default,
+    pageSizeMax: limits.page_size_max,
+    watchStreamsMax: limits.watch_streams_max,
+  };
+}
+
+/** Open the ledger in `storage` and wire a single node and its HTTP app. */
+export async function openLedgerServer(options: {
+  config: Config;
+  storage: Storage;
+  signer: Signer;
+  now?: () => number;
+  onFatal?: (error: unknown) => void;
+}): Promise<LedgerServer> {
+  const { config, storage } = options;
+  const checkpoints = new CheckpointIssuer({ signer: options.signer, origin: config.ledger.origin });
+  const ledger = await Ledger.open({ storage, hasher: defaultHasher, checkpoints, immutable: config.ledger.immutable });
+  const address = config.node.address ?? `${config.network.listen_addr}:${config.network.client_port}`;
+  const node = new LocalNode({
+    nodeId: config.node.id,
+    address,
+    ledger,
+    storage,
+    now: options.now ?? Date.now,
+    onFatal: options.onFatal,
+    limits: {
+      queueCommandsMax: config.limits.write_queue_commands_max,
+      queueBytesMax: config.limits.write_queue_bytes_max,
+      groupCommandsMax: config.limits.group_commands_max,
+      groupBytesMax: config.limits.group_bytes_max,
+    },
+  });
+  const metrics = new Metrics();
+  const app = createApp({
+    node,
+    limits: httpLimits(config),
+    metrics,
+    storageBytes: () => storage.sizeBytes(),
+    queueDepth: () => node.queueDepth,
+  });
+  return { node, app, metrics, close: () => node.close() };
+}
