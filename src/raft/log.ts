@@ -70,13 +70,16 @@ export class RaftLog {
   committed: number;
   applied: number;
 
-  /** A restarted node re-applies from its snapshot, so applied starts at the snapshot index. */
+  /**
+   * A restarted node restores the application from storage's snapshot, so
+   * applied starts at the snapshot index (which may lie above the compacted
+   * prefix when entries were kept behind the snapshot).
+   */
   constructor(storage: RaftStorage) {
     this.storage = storage;
-    const first = storage.firstIndex();
     this.unstable = new Unstable(storage.lastIndex() + 1);
-    this.committed = first - 1;
-    this.applied = first - 1;
+    this.applied = Math.max(storage.firstIndex() - 1, storage.snapshot().metadata.index);
+    this.committed = this.applied;
   }
 
   firstIndex(): number {

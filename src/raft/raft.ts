@@ -59,7 +59,7 @@ export class Raft {
     this.tracker = new ProgressTracker(config.maxInflightMessages);
     const { hardState, confState } = storage.initialState();
     this.tracker.reset(confState, this.log.lastIndex() + 1);
-    this.confIndex = this.log.firstIndex() - 1;
+    this.confIndex = this.log.applied;
     assert(hardState.commit <= this.log.lastIndex(), `hard state commit ${hardState.commit} beyond last ${this.log.lastIndex()}`);
     this.log.committed = Math.max(this.log.committed, hardState.commit);
     this.becomeFollower(hardState.term, NONE);
