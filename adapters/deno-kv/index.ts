@@ -116,6 +116,8 @@ const CHUNK = "c";
 const CHUNKED = "x";
 const PENDING = "p";
 const COMMIT_RECORD_KEY: KvKey = ["m", "commit"];
+/** Allowance for a serialized ChunkedHeader. */
+const HEADER_BYTES = 64;
 /** Deno KV's largest list page. */
 const LIST_BATCH_MAX = 1000;
 
@@ -243,9 +245,11 @@ function stageBatch(batch: BatchOp[]): StagedBatch {
     const key = copy(op.key);
     const value = op.type === "put" ? copy(op.value) : undefined;
     staged.ops.push({ name: names[i]!, key, value, keyBytes: keyBytes[i]! });
-    const chunked = value !== undefined && value.length > VALUE_CHUNK_BYTES;
-    staged.mutations += chunked ? chunkCount(value.length) + 2 : 1;
-    staged.bytes += (chunked ? 3 * MUTATION_OVERHEAD_BYTES : 0) + MUTATION_OVERHEAD_BYTES + keyBytes[i]! + (value?.length ?? 0);
+    // Mirrors #plan: chunks, header and chunked-set entry for a big value; one mutation otherwise.
+    const chunks = value !== undefined && value.length > VALUE_CHUNK_BYTES ? chunkCount(value.length) : 0;
+    const mutations = chunks === 0 ? 1 : chunks + 2;
+    staged.mutations += mutations;
+    staged.bytes += mutations * (MUTATION_OVERHEAD_BYTES + keyBytes[i]!) + (value?.length ?? 0) + (chunks === 0 ? 0 : 2 * HEADER_BYTES);
   });
   return staged;
 }
@@ -355,8 +359,8 @@ class DenoKvStore implements DenoKvStorage {
     }
     const record = await this.#kv.get(COMMIT_RECORD_KEY);
     if (record.versionstamp !== null) {
-      const { id, ops } = await this.#readParkedBatch(record.value);
-      await this.#applyParked(id, ops, true);
+      const { id, partCount, ops } = await this.#readParkedBatch(record.value);
+      await this.#applyParked(id, partCount, ops, true);
       this.recovery.reappliedCommit = true;
     }
     const abandoned: Mutation[] = [];
@@ -440,21 +444,21 @@ class DenoKvStore implements DenoKvStorage {
       .commit();
     if (!flip.ok) throw new Error(`${this.#path}: a commit record already exists; is another process writing?`);
     if (this.#crashPoint === "after-flip") throw new Error("simulated crash after the commit record");
-    await this.#applyParked(id, ops, false);
+    await this.#applyParked(id, parts.length, ops, false);
   }
 
   /** Apply a committed parked batch; idempotent, so recovery can run it again from the start. */
-  async #applyParked(id: string, ops: StagedOp[], recovering: boolean): Promise<void> {
+  async #applyParked(id: string, partCount: number, ops: StagedOp[], recovering: boolean): Promise<void> {
     const plan = this.#plan(ops, id);
     await this.#writeInAtomics(plan.mutations, this.#crashPoint === "mid-apply" && !recovering);
     this.#applyChunked(plan);
     if (recovering) await this.#deleteOrphanChunks(ops);
     const cleanup = [deleteOf(COMMIT_RECORD_KEY)];
-    for (let i = 0; i < splitChunks(encodeOps(ops)).length; i++) cleanup.push(deleteOf([PENDING, id, i]));
+    for (let i = 0; i < partCount; i++) cleanup.push(deleteOf([PENDING, id, i]));
     await this.#writeInAtomics(cleanup);
   }
 
-  async #readParkedBatch(record: unknown): Promise<{ id: string; ops: StagedOp[] }> {
+  async #readParkedBatch(record: unknown): Promise<{ id: string; partCount: number; ops: StagedOp[] }> {
     const where = `${this.#path}: commit record`;
     const { id, parts, bytes } = (record ?? {}) as { id: unknown; parts: unknown; bytes: unknown };
     if (typeof id !== "string" || !Number.isInteger(parts) || !Number.isInteger(bytes)) throw new StorageCorruptionError(`${where} is malformed`);
@@ -464,7 +468,8 @@ class DenoKvStore implements DenoKvStorage {
       chunks.push(entry.value);
     }
     const ops = decodeOps(joinChunks(chunks, parts as number, bytes as number, `${where} ${id}`), `${where} ${id}`);
-    return { id, ops: ops.map((op) => ({ ...op, name: keyString(op.key), keyBytes: keyPartEncodedBytes(op.key) })) };
+    const staged = ops.map((op) => ({ ...op, name: keyString(op.key), keyBytes: keyPartEncodedBytes(op.key) }));
+    return { id, partCount: parts as number, ops: staged };
   }
 
   /** After a crash mid-apply, chunks of superseded versions of the touched keys may be left; delete them. */
@@ -495,8 +500,8 @@ class DenoKvStore implements DenoKvStorage {
       else {
         header = { v: version, n: chunkCount(op.value.length), len: op.value.length };
         splitChunks(op.value).forEach((chunk, i) => add(setOf([CHUNK, op.key, version, i], chunk, chunk.length)));
-        add(setOf([DATA, op.key], header, 64));
-        add(setOf([CHUNKED, op.key], header, 64));
+        add(setOf([DATA, op.key], header, HEADER_BYTES));
+        add(setOf([CHUNKED, op.key], header, HEADER_BYTES));
       }
       if (old !== undefined && old.v !== version) {
         if (header === undefined) add(deleteOf([CHUNKED, op.key]));

@@ -126,6 +126,26 @@ describe("deno-kv crash in the middle of a large commit", () => {
   }
 });
 
+describe("deno-kv crash after a header flip but before the old chunks are gone", () => {
+  test("reopen finishes the commit and deletes the superseded chunks", () =>
+    withLocation(async (path) => {
+      let store = await createDenoKvStorage({ path });
+      // ~1060 chunks: deleting them cannot share the atomic operation that flips the header.
+      await store.commit([{ type: "put", key: bytes("huge"), value: patterned(62 * 1024 * 1024, 3) }]);
+      await store.close();
+      expect(await countRaw(path, "c")).toBe(1059);
+      store = await createDenoKvStorage({ path, crashPoint: "mid-apply" });
+      await expect(store.commit([{ type: "put", key: bytes("huge"), value: patterned(100 * 1024, 4) }])).rejects.toBeInstanceOf(DenoKvFailStopError);
+      await store.close();
+      expect(await countRaw(path, "c")).toBeGreaterThan(2);
+      store = await createDenoKvStorage({ path });
+      expect(store.recovery.reappliedCommit).toBe(true);
+      expect(await store.get(bytes("huge"))).toEqual(patterned(100 * 1024, 4));
+      await store.close();
+      expect(await countRaw(path, "c")).toBe(2);
+    }));
+});
+
 /** Count raw Deno KV entries under a top-level prefix, bypassing the adapter. */
 async function countRaw(path: string, prefix: string): Promise<number> {
   const kv = await (globalThis as unknown as { Deno: { openKv(path: string): Promise<{ list(s: object): AsyncIterable<unknown>; close(): void }> } }).Deno.openKv(path);
