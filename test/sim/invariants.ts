@@ -1,0 +1,89 @@
+/**
+ * Safety invariants checked while the simulation runs, incrementally so they
+ * can run after every step: election safety (one leader per term), log
+ * matching, committed entries never changing, state machine safety (same
+ * entries applied in the same order everywhere) and hard state monotonicity.
+ */
+import type { Entry, HardState, MemoryRaftStorage, NodeId } from '../../src/raft/index.ts';
+
+/** A broken safety property. The message says which one and where. */
+export class SafetyViolation extends Error {
+  override readonly name = 'SafetyViolation';
+}
+
+const decoder = new TextDecoder();
+
+/** Content identity of an entry (term, type and data). */
+export function fingerprint(entry: Entry): string {
+  return `${entry.term}/${entry.type}/${decoder.decode(entry.data)}`;
+}
+
+function fail(message: string): never {
+  throw new SafetyViolation(message);
+}
+
+export class SafetyChecker {
+  readonly #leaderByTerm = new Map<number, NodeId>();
+  /** (index, term) -> content and previous entry's term: the induction step of log matching. */
+  readonly #entries = new Map<string, { fingerprint: string; prevTerm: number | undefined }>();
+  /** index -> fingerprint of every entry known committed (from any node's durable commit or apply). */
+  readonly committed = new Map<number, string>();
+  maxCommittedIndex = 0;
+
+  onLeader(id: NodeId, term: number): void {
+    const existing = this.#leaderByTerm.get(term);
+    if (existing !== undefined && existing !== id) fail(`election safety: nodes ${existing} and ${id} both leader in term ${term}`);
+    this.#leaderByTerm.set(term, id);
+  }
+
+  onHardState(id: NodeId, before: HardState, after: HardState): void {
+    if (after.term < before.term) fail(`node ${id}: term went back ${before.term} -> ${after.term}`);
+    if (after.term === before.term && before.vote !== 0 && after.vote !== before.vote) {
+      fail(`node ${id}: vote changed within term ${after.term}: ${before.vote} -> ${after.vote}`);
+    }
+    if (after.commit < before.commit) fail(`node ${id}: commit went back ${before.commit} -> ${after.commit}`);
+  }
+
+  /** Called after `entries` were written to the node's storage. */
+  onEntriesPersisted(id: NodeId, storage: MemoryRaftStorage, entries: readonly Entry[]): void {
+    for (const entry of entries) {
+      if (entry.index < storage.firstIndex()) continue;
+      const prevTerm = entry.index - 1 >= storage.firstIndex() - 1 ? storage.term(entry.index - 1) : undefined;
+      const key = `${entry.index}:${entry.term}`;
+      const seen = this.#entries.get(key);
+      const print = fingerprint(entry);
+      if (!seen) {
+        this.#entries.set(key, { fingerprint: print, prevTerm });
+        continue;
+      }
+      if (seen.fingerprint !== print) fail(`log matching: node ${id} has a different entry at ${key}`);
+      if (seen.prevTerm !== undefined && prevTerm !== undefined && seen.prevTerm !== prevTerm) {
+        fail(`log matching: node ${id} entry ${key} follows term ${prevTerm}, elsewhere ${seen.prevTerm}`);
+      }
+    }
+  }
+
+  /** A node's durable commit index rose: its log up to there is committed and must agree with everyone's. */
+  onCommit(id: NodeId, storage: MemoryRaftStorage, from: number, to: number): void {
+    const lo = Math.max(from + 1, storage.firstIndex());
+    if (lo > to) return;
+    for (const entry of storage.entries(lo, to + 1, Number.MAX_SAFE_INTEGER)) this.#recordCommitted(id, entry);
+  }
+
+  #recordCommitted(id: NodeId, entry: Entry): void {
+    const print = fingerprint(entry);
+    const known = this.committed.get(entry.index);
+    if (known === undefined) {
+      this.committed.set(entry.index, print);
+      this.maxCommittedIndex = Math.max(this.maxCommittedIndex, entry.index);
+    } else if (known !== print) {
+      fail(`committed entry changed: node ${id} has ${print} at ${entry.index}, committed was ${known}`);
+    }
+  }
+
+  /** State machine safety: `entry` applied by `id` right after index `appliedBefore`. */
+  onApply(id: NodeId, appliedBefore: number, entry: Entry): void {
+    if (entry.index !== appliedBefore + 1) fail(`node ${id} applied ${entry.index} after ${appliedBefore}`);
+    this.#recordCommitted(id, entry);
+  }
+}
