@@ -4,6 +4,6 @@ import { existsSync } from "node:fs";
 import { execSync } from "node:child_process";
 
 if (!existsSync(new URL("../node_modules/.bin/bun", import.meta.url))) {
-  console.log("node_modules missing: running npm ci (one time)");
-  execSync("npm ci --no-audit --no-fund", { stdio: "inherit", cwd: new URL("..", import.meta.url) });
+  console.log("node_modules missing: running npm install (one time)");
+  execSync("npm install --no-audit --no-fund", { stdio: "inherit", cwd: new URL("..", import.meta.url) });
 }
