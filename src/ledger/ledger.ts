@@ -114,13 +114,13 @@ export class Ledger extends LedgerReader {
     this.#preparing = true;
     try {
       const stamp = Math.max(Math.floor(timestampMs), this.#lastTimestampMs);
-      const overlay = new Map<string, LatestRecord | null>();
+      const overlay = await this.#prefetchLatest(commands);
       const hot = new Map<string, HotRecord>();
       const ops: BatchOp[] = [];
       const entries: Entry[] = [];
       const results: CommandResult[] = [];
       for (const command of commands) {
-        const checked = await this.#check(command.operations, overlay);
+        const checked = this.#check(command.operations, overlay);
         if (checked instanceof LedgerError) {
           results.push({ ok: false, error: checked });
           continue;
@@ -146,16 +146,33 @@ export class Ledger extends LedgerReader {
     }
   }
 
-  /** Check every operation of one command against the current state plus `overlay`; returns each one's new latest record. */
-  async #check(operations: readonly WriteOperation[], overlay: Map<string, LatestRecord | null>): Promise<Checked[] | LedgerError> {
+  /**
+   * The published latest record of every key the group touches, read in
+   * parallel up front (hot keys cost nothing) so the checks below are
+   * synchronous. Applied operations then update this map as the group's overlay.
+   */
+  async #prefetchLatest(commands: readonly WriteCommand[]): Promise<Map<string, LatestRecord | null>> {
+    const known = new Map<string, LatestRecord | null>();
+    const misses: string[] = [];
+    for (const command of commands) {
+      for (const { key } of command.operations) {
+        if (known.has(key)) continue;
+        const cached = this.cachedLatest(key);
+        known.set(key, cached ?? null);
+        if (cached === undefined) misses.push(key);
+      }
+    }
+    const loaded = await Promise.all(misses.map((key) => this.latest(key)));
+    misses.forEach((key, i) => known.set(key, loaded[i]!));
+    return known;
+  }
+
+  /** Check every operation of one command against the group's overlay; returns each one's new latest record. */
+  #check(operations: readonly WriteOperation[], overlay: Map<string, LatestRecord | null>): Checked[] | LedgerError {
     const local = new Map<string, LatestRecord | null>();
     const next: Checked[] = [];
     for (const operation of operations) {
-      const current = local.has(operation.key)
-        ? local.get(operation.key)!
-        : overlay.has(operation.key)
-          ? overlay.get(operation.key)!
-          : await this.latest(operation.key);
+      const current = local.has(operation.key) ? local.get(operation.key)! : overlay.get(operation.key)!;
       const error = this.#precondition(operation, current);
       if (error !== undefined) return error;
       const record: LatestRecord = { version: (current?.version ?? 0) + 1, seq: -1, deleted: operation.op === "delete" };

@@ -163,6 +163,11 @@ export class LedgerReader {
     }
   }
 
+  /** The newest record of `key` if the hot cache has it; undefined when it must be read. */
+  protected cachedLatest(key: string): LatestRecord | undefined {
+    return this.#hot.get(key)?.latest;
+  }
+
   /** The newest record of `key` in published state, or null if it never existed. */
   protected async latest(key: string): Promise<LatestRecord | null> {
     const hot = this.#hot.get(key);

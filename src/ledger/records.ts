@@ -5,7 +5,7 @@
  */
 import { StorageCorruptionError } from "../storage/index.ts";
 import { KeyBuilder, Tag } from "../storage/keys.ts";
-import { cbor, cborUint, decodeCbor } from "./entry.ts";
+import { cbor, decodeCbor } from "./entry.ts";
 
 /** The newest version of a key, as kept in the latest/{key} range. */
 export interface LatestRecord {
@@ -57,12 +57,14 @@ function corrupt(what: string): never {
   throw new StorageCorruptionError(`malformed ${what} record read back from storage`);
 }
 
+// Internal records are not hashed, so integers may come back as CBOR floats
+// (cbor-x writes numbers >= 2^32 that way); both are exact below 2^53.
 const isUint = (value: unknown): boolean =>
   (typeof value === "number" && Number.isSafeInteger(value) && value >= 0) || typeof value === "bigint";
 const toNumber = (value: unknown): number => Number(value);
 
 export function encodeLatest(record: LatestRecord): Uint8Array {
-  return cbor.encode([cborUint(record.version), cborUint(record.seq), record.deleted]);
+  return cbor.encode([record.version, record.seq, record.deleted]);
 }
 
 export function decodeLatest(bytes: Uint8Array): LatestRecord {
@@ -74,7 +76,7 @@ export function decodeLatest(bytes: Uint8Array): LatestRecord {
 }
 
 export function encodeVersion(record: VersionRecord): Uint8Array {
-  return cbor.encode([cborUint(record.seq), cborUint(record.timestampMs), record.contentType, record.value]);
+  return cbor.encode([record.seq, record.timestampMs, record.contentType, record.value]);
 }
 
 export function decodeVersion(bytes: Uint8Array): VersionRecord {
@@ -92,7 +94,7 @@ export function decodeVersion(bytes: Uint8Array): VersionRecord {
 }
 
 export function encodeEntryRecord(record: EntryRecord): Uint8Array {
-  return cbor.encode([record.entryBytes, cborUint(record.version)]);
+  return cbor.encode([record.entryBytes, record.version]);
 }
 
 export function decodeEntryRecord(bytes: Uint8Array): EntryRecord {

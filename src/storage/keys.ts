@@ -32,50 +32,94 @@ export const Tag = {
 /** Largest integer a key component can hold (JS safe integer). */
 export const KEY_INTEGER_MAX = Number.MAX_SAFE_INTEGER;
 
-/** Builds tuple keys without intermediate arrays where it can. */
+/** True when every code unit of `value` is ASCII, so its UTF-8 form is one byte per unit. */
+function isAscii(value: string): boolean {
+  for (let i = 0; i < value.length; i++) if (value.charCodeAt(i) > 0x7f) return false;
+  return true;
+}
+
+/** Builds tuple keys in one growing buffer (hot path: several keys per write). */
 export class KeyBuilder {
-  #bytes: number[] = [];
+  #buffer = new Uint8Array(64);
+  #length = 1;
 
   constructor(tag: number) {
-    this.#bytes.push(tag);
+    this.#buffer[0] = tag;
+  }
+
+  #reserve(extraBytes: number): void {
+    if (this.#length + extraBytes <= this.#buffer.length) return;
+    const grown = new Uint8Array(Math.max(this.#buffer.length * 2, this.#length + extraBytes));
+    grown.set(this.#buffer.subarray(0, this.#length));
+    this.#buffer = grown;
   }
 
   /** Append an unsigned integer as 8 bytes big-endian. */
   integer(value: number): this {
     if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`key integer out of range: ${value}`);
+    this.#reserve(8);
     const high = Math.floor(value / 0x1_0000_0000);
     const low = value >>> 0;
-    this.#bytes.push(
-      (high >>> 24) & 0xff, (high >>> 16) & 0xff, (high >>> 8) & 0xff, high & 0xff,
-      (low >>> 24) & 0xff, (low >>> 16) & 0xff, (low >>> 8) & 0xff, low & 0xff,
-    );
+    const buffer = this.#buffer;
+    const at = this.#length;
+    buffer[at] = high >>> 24;
+    buffer[at + 1] = (high >>> 16) & 0xff;
+    buffer[at + 2] = (high >>> 8) & 0xff;
+    buffer[at + 3] = high & 0xff;
+    buffer[at + 4] = low >>> 24;
+    buffer[at + 5] = (low >>> 16) & 0xff;
+    buffer[at + 6] = (low >>> 8) & 0xff;
+    buffer[at + 7] = low & 0xff;
+    this.#length += 8;
     return this;
   }
 
   /** Append a string, escaped and terminated. */
   string(value: string): this {
     this.stringPrefix(value);
-    this.#bytes.push(0x00, 0x00);
-    return this;
+    return this.raw(0x00, 0x00);
   }
 
   /** Append a string escaped but not terminated: the start of a prefix range. */
   stringPrefix(value: string): this {
-    for (const byte of encoder.encode(value)) {
-      if (byte === 0x00) this.#bytes.push(0x00, 0xff);
-      else this.#bytes.push(byte);
+    const ascii = isAscii(value);
+    // UTF-8 needs at most 3 bytes per UTF-16 code unit; a NUL escape needs one more byte.
+    this.#reserve(ascii ? value.length : value.length * 3);
+    let buffer = this.#buffer;
+    const start = this.#length;
+    let written = value.length;
+    if (ascii) for (let i = 0; i < value.length; i++) buffer[start + i] = value.charCodeAt(i);
+    else written = encoder.encodeInto(value, buffer.subarray(start)).written;
+    let zeros = 0;
+    for (let i = start; i < start + written; i++) if (buffer[i] === 0x00) zeros++;
+    if (zeros > 0) {
+      this.#length = start + written;
+      this.#reserve(zeros);
+      buffer = this.#buffer;
+      // Rare: spread the bytes out from the end so each NUL becomes 0x00 0xFF.
+      let read = start + written - 1;
+      let write = read + zeros;
+      while (read >= start) {
+        const byte = buffer[read--]!;
+        if (byte === 0x00) buffer[write--] = 0xff;
+        buffer[write--] = byte;
+      }
     }
+    this.#length = start + written + zeros;
     return this;
   }
 
-  /** Append raw bytes (for range ends such as 0xff). */
+  /** Append raw bytes (terminators, range ends such as 0xff). */
   raw(...bytes: number[]): this {
-    this.#bytes.push(...bytes);
+    this.#reserve(bytes.length);
+    const buffer = this.#buffer;
+    for (let i = 0; i < bytes.length; i++) buffer[this.#length + i] = bytes[i]!;
+    this.#length += bytes.length;
     return this;
   }
 
   build(): Uint8Array {
-    return Uint8Array.from(this.#bytes);
+    return this.#buffer.slice(0, this.#length);
   }
 }
 
