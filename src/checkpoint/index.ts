@@ -20,7 +20,7 @@ export {
   verifierKeyString,
   verifierOf,
 } from "./keys.ts";
-export { NOTE_BYTES_MAX, NOTE_SIGNATURES_MAX, type OpenedNote, openNote, signNote, type UnverifiedSignature } from "./note.ts";
+export { NOTE_BYTES_MAX, NOTE_SIGNATURES_MAX, type OpenedNote, openNote, signNote, signNoteAsync, type UnverifiedSignature } from "./note.ts";
 export {
   type Checkpoint,
   EXTENSION_LINES_MAX,

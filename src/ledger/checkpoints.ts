@@ -5,7 +5,7 @@
  * the cluster key; that is why no timestamp line is added and why old
  * checkpoints need not be stored: they are re-signed on demand.
  */
-import { formatCheckpoint, signNote, verifierKeyString, type Signer } from "../checkpoint/index.ts";
+import { formatCheckpoint, signNoteAsync, verifierKeyString, type Signer } from "../checkpoint/index.ts";
 
 /** A signed checkpoint for one tree size. */
 export interface SignedCheckpoint {
@@ -46,7 +46,7 @@ export class CheckpointIssuer {
   async sign(treeSize: number, rootHash: Uint8Array): Promise<SignedCheckpoint> {
     if (this.#latest !== undefined && this.#latest.treeSize === treeSize) return this.#latest;
     const body = formatCheckpoint({ origin: this.origin, treeSize, rootHash });
-    const note = await signNote(this.#signer, body);
+    const note = await signNoteAsync(this.#signer, body);
     return { treeSize, rootHash, note };
   }
 }

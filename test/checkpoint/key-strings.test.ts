@@ -15,3 +15,16 @@ describe("key strings whose base64 contains '+'", () => {
     expect(found).toBe(5);
   });
 });
+
+describe("signNoteAsync", () => {
+  test("gives the same note as the portable signer, and it verifies", async () => {
+    const { signNote, signNoteAsync, openNote, verifierOf } = await import("../../src/checkpoint/index.ts");
+    for (let i = 0; i < 20; i++) {
+      const signer = generateSigner(`async-${i}`);
+      const text = `origin-${i}\n${i * 977}\n${btoa(String.fromCharCode(...new Uint8Array(32).fill(i)))}\n`;
+      const fast = await signNoteAsync(signer, text);
+      expect(fast).toBe(signNote(signer, text));
+      expect(openNote(fast, [verifierOf(signer)]).text).toBe(text);
+    }
+  });
+});
