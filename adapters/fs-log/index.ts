@@ -11,12 +11,13 @@
  * for the frame format) and `index.ckpt` (see checkpoint.ts).
  *
  * Restart cost: read and parse `index.ckpt` (O(live keys + inline value
- * bytes)), then read and replay every frame written after the checkpoint
- * position — at most about `checkpointBytes` of log after a clean run, since a
- * checkpoint is written every `checkpointBytes` and on close; after a crash it
- * is the same bound plus the frames of the last group. Without a checkpoint
- * open replays every segment. Memory: one index entry per live key plus every
- * inline value.
+ * bytes)), stat the older segments, then read the segments from the one the
+ * checkpoint points into (that one whole, ≤ `segmentBytes`) and replay only the
+ * frames after the checkpoint position: none after a clean close (close writes
+ * a checkpoint); after a crash at most about `checkpointBytes` plus one group,
+ * since a checkpoint starts whenever that much log has accumulated. Without a
+ * checkpoint open replays every segment. Memory: one index entry per live key
+ * plus every inline value.
  *
  * Not done: compaction (dead records stay in old segments forever, so disk use
  * grows with total bytes written; segments are never deleted), and locking
