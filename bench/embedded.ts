@@ -36,7 +36,8 @@ async function runOne(adapter: StorageChoice, size: number): Promise<{ put: numb
   const storage = await openStorage(adapter, dir);
   const server = await openLedgerServer({ config: resolveConfig({ node: { data_dir: dir } }), storage, signer });
   const { node } = server;
-  const key = (i: number) => `bench/key/${String(i).padStart(8, "0")}`;
+  const keys = Array.from({ length: 2 * size }, (_, i) => `bench/key/${String(i).padStart(8, "0")}`);
+  const key = (i: number) => keys[i]!;
 
   let started = performance.now();
   const writes: Promise<unknown>[] = [];
@@ -72,6 +73,7 @@ console.log(`runtime: ${runtime}; value 100 bytes; PUT in batch commands of ${BA
 console.log("| adapter | ops | PUT (batched) ops/s | GET ops/s | MIXED ops/s |");
 console.log("|---|---:|---:|---:|---:|");
 for (const adapter of adapters) {
+  await runOne(adapter, 20_000); // warm-up: let the JIT compile the write path before measuring
   for (const size of sizes) {
     const result = await runOne(adapter, size);
     console.log(`| ${adapter} | ${size} | ${result.put.toLocaleString("en-US")} | ${result.get.toLocaleString("en-US")} | ${result.mixed.toLocaleString("en-US")} |`);

@@ -132,12 +132,8 @@ export async function createBunSqliteStorage(options: BunSqliteStorageOptions): 
     },
     commit(batch: BatchOp[]) {
       if (closed) return Promise.reject(new StorageClosedError("sqlite"));
-      // Copy now: the contract lets callers reuse their arrays once we return.
-      const copied = batch.map((op): BatchOp =>
-        op.type === "put" ? { type: "put", key: op.key.slice(), value: op.value.slice() } : { type: "delete", key: op.key.slice() },
-      );
       return new Promise<void>((resolve, reject) => {
-        queue.push({ batch: copied, resolve, reject });
+        queue.push({ batch, resolve, reject });
         if (!flushScheduled) {
           flushScheduled = true;
           setTimeout(flush, 0);

@@ -22,6 +22,7 @@ export interface MemoryStorageOptions {
 // Keys are held as latin1 strings: one char per byte, so JS string order
 // (UTF-16 code units, all < 256 here) equals unsigned byte order.
 function toKeyString(key: Uint8Array): string {
+  if (key.length <= 4096) return String.fromCharCode.apply(null, key as unknown as number[]);
   let out = "";
   for (let i = 0; i < key.length; i += 4096) {
     out += String.fromCharCode.apply(null, key.subarray(i, i + 4096) as unknown as number[]);
@@ -88,7 +89,7 @@ export function createMemoryStorage(options: MemoryStorageOptions = {}): Storage
     async get(key) {
       ensureOpen();
       const value = values.get(toKeyString(key));
-      return value === undefined ? undefined : value.slice();
+      return value;
     },
     async scan(scanOptions: ScanOptions) {
       ensureOpen();
@@ -99,11 +100,11 @@ export function createMemoryStorage(options: MemoryStorageOptions = {}): Storage
       const out: KvPair[] = [];
       if (scanOptions.reverse) {
         for (let i = end - 1; i >= start && out.length < scanOptions.limit; i--) {
-          out.push({ key: fromKeyString(sorted[i]!), value: values.get(sorted[i]!)!.slice() });
+          out.push({ key: fromKeyString(sorted[i]!), value: values.get(sorted[i]!)! });
         }
       } else {
         for (let i = start; i < end && out.length < scanOptions.limit; i++) {
-          out.push({ key: fromKeyString(sorted[i]!), value: values.get(sorted[i]!)!.slice() });
+          out.push({ key: fromKeyString(sorted[i]!), value: values.get(sorted[i]!)! });
         }
       }
       return out;
@@ -115,7 +116,7 @@ export function createMemoryStorage(options: MemoryStorageOptions = {}): Storage
         const previous = values.get(key);
         if (previous !== undefined) totalBytes -= key.length + previous.length;
         if (op.type === "put") {
-          values.set(key, op.value.slice());
+          values.set(key, op.value);
           totalBytes += key.length + op.value.length;
           if (previous === undefined) pending.push(key);
         } else if (previous !== undefined) {

@@ -155,6 +155,7 @@ export class LedgerReader {
     }
     this.#hot.set(key, cached);
     this.#hotBytes += key.length + (cached.value?.length ?? 0) + 64;
+    if (this.#hotBytes <= this.#hotCacheBytesMax && this.#hot.size <= HOT_ENTRIES_MAX) return;
     // Map iteration is insertion order, so the first keys are the least recently written.
     for (const [oldKey, old] of this.#hot) {
       if (this.#hotBytes <= this.#hotCacheBytesMax && this.#hot.size <= HOT_ENTRIES_MAX) break;

@@ -20,7 +20,7 @@ export const nobleHasher: Hasher = {
 };
 
 interface BunCryptoHasherLike {
-  hash(algorithm: "sha256", data: Uint8Array): Uint8Array;
+  hash(algorithm: "sha256", data: Uint8Array, hashInto: Uint8Array): Uint8Array;
 }
 
 /**
@@ -33,9 +33,10 @@ function bunHasher(): Hasher | undefined {
   if (cryptoHasher === undefined || typeof cryptoHasher.hash !== "function") return undefined;
   return {
     sha256: (data) => {
-      const digest = cryptoHasher.hash("sha256", data);
-      // Bun returns a Buffer; normalise to a plain Uint8Array view.
-      return new Uint8Array(digest.buffer, digest.byteOffset, digest.byteLength);
+      // Hashing into a plain Uint8Array avoids a Buffer and its slow .buffer getter.
+      const digest = new Uint8Array(HASH_BYTES);
+      cryptoHasher.hash("sha256", data, digest);
+      return digest;
     },
   };
 }

@@ -10,9 +10,10 @@
  * - `commit` is atomic (after a crash either every op of the batch is visible
  *   or none is) and durable (its promise resolves only after the data would
  *   survive a power cut: fsync or the adapter's equivalent).
- * - Returned arrays are owned by the caller; the adapter never mutates them
- *   later, and never keeps a reference to arrays passed in after `commit`
- *   resolves.
+ * - Ownership, chosen so the hot path copies nothing: arrays passed to
+ *   `commit` become the store's (the caller must not mutate them afterwards);
+ *   arrays returned by `get`/`scan` are read-only for the caller (an adapter
+ *   may hand out the bytes it holds). An adapter may copy; none must.
  * - Operations after `close()` reject with `StorageClosedError`.
  */
 
