@@ -2,14 +2,14 @@
  * Batched PUT throughput of the Deno KV adapter. Prints ops/s; never fails on
  * speed. Run with deno:
  *
- *   node_modules/.bin/deno run -A --unstable-kv bench/storage-deno-kv.ts [commits=1000] [putsPerCommit=100] [concurrency=1,4,8]
+ *   node_modules/.bin/deno run -A --unstable-kv bench/storage-deno-kv.ts [commits=1000] [putsPerCommit=100] [concurrency=1,4,16]
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createDenoKvStorage } from "../adapters/deno-kv/index.ts";
 
-const [commitsText = "1000", putsText = "100", concurrencyText = "1,4,8"] = process.argv.slice(2);
+const [commitsText = "1000", putsText = "100", concurrencyText = "1,4,16"] = process.argv.slice(2);
 const COMMITS = Number(commitsText);
 const PUTS_PER_COMMIT = Number(putsText);
 const KEY_BYTES = 30;

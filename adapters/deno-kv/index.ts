@@ -520,6 +520,7 @@ class DenoKvStore implements DenoKvStorage {
   }
 
   async #commitAtomic(mutations: Mutation[]): Promise<void> {
+    if (mutations.length === 0) return;
     const atomic = this.#kv.atomic();
     for (const mutation of mutations) {
       if (mutation.value === undefined) atomic.delete(mutation.key);

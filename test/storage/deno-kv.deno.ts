@@ -154,3 +154,15 @@ async function countRaw(path: string, prefix: string): Promise<number> {
   kv.close();
   return count;
 }
+
+describe("deno-kv small cases", () => {
+  test("an empty batch commits, and scan with start >= end is empty", () =>
+    withLocation(async (path) => {
+      const store = await createDenoKvStorage({ path });
+      await store.commit([]);
+      await store.commit([{ type: "put", key: bytes("a"), value: bytes("1") }]);
+      expect((await store.scan({ start: bytes("b"), end: bytes("a"), limit: 10 })).length).toBe(0);
+      expect((await store.scan({ start: bytes("a"), end: bytes("a"), limit: 10 })).length).toBe(0);
+      await store.close();
+    }));
+});
