@@ -3,7 +3,7 @@
  * (written to a temp file, fsynced, renamed), read and validated afterwards.
  * Uses node:fs, which Bun, Deno and Node all provide.
  */
-import { open, readFile, rename, stat } from "node:fs/promises";
+import { mkdir, open, readFile, rename, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { formatSignerKey, generateSigner, parseSignerKey, type Signer } from "../../src/checkpoint/index.ts";
 
@@ -28,6 +28,7 @@ export async function loadOrCreateSigner(path: string, keyName: string): Promise
     }
   }
   const signer = generateSigner(keyName);
+  await mkdir(join(path, ".."), { recursive: true });
   const temp = `${path}.tmp`;
   const handle = await open(temp, "w", 0o600);
   try {

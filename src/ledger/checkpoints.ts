@@ -19,6 +19,10 @@ export class CheckpointIssuer {
   readonly #signer: Signer;
   readonly origin: string;
   #latest: SignedCheckpoint | undefined;
+  // Background issuing: at most one signature in flight; newer sizes that
+  // arrive meanwhile collapse into the one `#pending` slot.
+  #signing = false;
+  #pending: { treeSize: number; rootHash: Uint8Array } | undefined;
 
   constructor(options: { signer: Signer; origin: string }) {
     this.#signer = options.signer;
@@ -40,6 +44,31 @@ export class CheckpointIssuer {
     const signed = await this.sign(treeSize, rootHash);
     if (this.#latest === undefined || treeSize >= this.#latest.treeSize) this.#latest = signed;
     return signed;
+  }
+
+  /**
+   * Issue a checkpoint for (treeSize, rootHash) in the background, off the
+   * write acknowledgement path. Under load this signs the newest size once
+   * per signature time instead of once per commit; readers asking for the
+   * current size before it lands get it signed on demand (`sign`).
+   */
+  schedule(treeSize: number, rootHash: Uint8Array): void {
+    if (this.#pending === undefined || treeSize > this.#pending.treeSize) this.#pending = { treeSize, rootHash };
+    if (this.#signing) return;
+    this.#signing = true;
+    void this.#drain();
+  }
+
+  async #drain(): Promise<void> {
+    try {
+      while (this.#pending !== undefined) {
+        const { treeSize, rootHash } = this.#pending;
+        this.#pending = undefined;
+        await this.issue(treeSize, rootHash);
+      }
+    } finally {
+      this.#signing = false;
+    }
   }
 
   /** Sign a checkpoint without changing the newest. */

@@ -137,10 +137,10 @@ export class Ledger extends LedgerReader {
     }
   }
 
-  /** Make a durably committed `prepared` visible to readers and watchers. */
-  async publish(prepared: Prepared): Promise<void> {
+  /** Make a durably committed `prepared` visible to readers and watchers, and issue its checkpoint. */
+  publish(prepared: Prepared): void {
     this.publishState(prepared.treeSize, prepared.rootHash, prepared.hot);
-    await this.checkpoints.issue(prepared.treeSize, prepared.rootHash);
+    this.checkpoints.schedule(prepared.treeSize, prepared.rootHash);
     if (prepared.entries.length > 0) {
       for (const listener of this.#listeners) listener(prepared.entries, prepared.treeSize);
     }

@@ -78,9 +78,13 @@ export class LocalNode implements LedgerNode {
     return new Promise<WriteOutcome>((resolve, reject) => {
       this.#queue.push({ command, sizeBytes, resolve, reject });
       this.#queuedBytes += sizeBytes;
-      this.#draining ??= this.#drain().finally(() => {
-        this.#draining = undefined;
-      });
+      // Start the drain one timer tick later so every request that arrives in
+      // this turn of the event loop joins the same group (and its one fsync).
+      this.#draining ??= new Promise((started) => setTimeout(started, 0))
+        .then(() => this.#drain())
+        .finally(() => {
+          this.#draining = undefined;
+        });
     });
   }
 
@@ -96,7 +100,7 @@ export class LocalNode implements LedgerNode {
       try {
         const prepared = await this.ledger.prepare(group.map((queued) => queued.command), this.#options.now());
         await this.#options.storage.commit(prepared.ops);
-        await this.ledger.publish(prepared);
+        this.ledger.publish(prepared);
         prepared.results.forEach((result, i) => {
           if (result.ok) group[i]!.resolve({ applied: result.applied, treeSize: result.treeSize });
           else group[i]!.reject(result.error);
