@@ -181,7 +181,9 @@ function handleAppendResponse(r: Raft, m: Message): void {
     return;
   }
   const wasPaused = progress.isPaused();
-  if (!progress.maybeUpdate(m.index)) return;
+  // A probe answered at exactly the known match also proves the follower's log: start replicating.
+  const probeConfirmed = progress.state === 'probe' && progress.match === m.index;
+  if (!progress.maybeUpdate(m.index) && !probeConfirmed) return;
   if (progress.state === 'probe') progress.becomeReplicate();
   else if (progress.state === 'snapshot' && progress.match + 1 >= r.log.firstIndex()) {
     progress.becomeProbe();

@@ -4,7 +4,7 @@
  * matching, committed entries never changing, state machine safety (same
  * entries applied in the same order everywhere) and hard state monotonicity.
  */
-import type { Entry, HardState, MemoryRaftStorage, NodeId } from '../../src/raft/index.ts';
+import { decodeConfChange, type Entry, type HardState, type MemoryRaftStorage, type NodeId } from '../../src/raft/index.ts';
 
 /** A broken safety property. The message says which one and where. */
 export class SafetyViolation extends Error {
@@ -15,6 +15,10 @@ const decoder = new TextDecoder();
 
 /** Content identity of an entry (term, type and data). */
 export function fingerprint(entry: Entry): string {
+  if (entry.type === 'confChange') {
+    const change = decodeConfChange(entry.data);
+    return `${entry.term}/${change.type}/${change.nodeId}`;
+  }
   return `${entry.term}/${entry.type}/${decoder.decode(entry.data)}`;
 }
 

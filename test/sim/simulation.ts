@@ -22,6 +22,8 @@ export interface SimOptions {
   trace?: (line: string) => void;
   /** Deliberate bugs injected into every node (to prove the simulation catches them). */
   testingKnobs?: TestingKnobs;
+  /** Also trace every delivered message (verbose). */
+  traceMessages?: boolean;
   /** Ticks of chaos before healing. */
   chaosTicks?: number;
 }
@@ -245,6 +247,7 @@ export class Simulation implements WorkloadHost {
         this.#reportSnapshot(item, 'failure');
         continue;
       }
+      if (this.options.traceMessages) this.trace(`deliver ${describeMessage(item.message)}`);
       target.node().step(item.message);
       this.#reportSnapshot(item, 'finish');
     }
@@ -321,6 +324,13 @@ export class Simulation implements WorkloadHost {
       return { seed: this.seed, ok: false, error: message, ticks: this.now, stats: this.stats };
     }
   }
+}
+
+function describeMessage(m: Message): string {
+  const entries = m.entries.length > 0 ? ` entries ${m.entries[0]!.index}..${m.entries[m.entries.length - 1]!.index}` : '';
+  const snapshot = m.snapshot ? ` snapshot@${m.snapshot.metadata.index}` : '';
+  return `${m.type} ${m.from}->${m.to} term ${m.term} index ${m.index}/${m.logTerm} commit ${m.commit}` +
+    `${m.reject ? ` reject hint ${m.rejectHint}` : ''}${entries}${snapshot}`;
 }
 
 /** Runs one seed: the whole run is a function of `seed` (and the options). */
