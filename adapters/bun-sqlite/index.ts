@@ -3,10 +3,15 @@
  * so a transaction is on disk (WAL fsynced) before `commit` resolves. The
  * default on Bun.
  *
- * Group commit: commits that arrive in the same turn of the event loop are
- * written in one transaction and share one fsync. Each caller's batch stays
- * atomic because the whole group is one transaction; if it fails, every
- * caller in the group sees the error and none of the group is visible.
+ * Writes go through a dedicated connection in a Worker (writer-worker.ts) so
+ * the fsync never blocks the event loop; reads use a connection on the
+ * calling thread (WAL lets readers run beside the writer and see every
+ * committed transaction).
+ *
+ * Group commit: at most one group is in flight; batches that arrive while it
+ * commits form the next group, one transaction and one fsync. Each caller's
+ * batch stays atomic because the whole group is one transaction; if it
+ * fails, every caller in the group sees the error and none of it is visible.
  */
 import {
   assertScanOptions,
@@ -16,6 +21,7 @@ import {
   type Storage,
   StorageClosedError,
 } from "../../src/storage/index.ts";
+import type { WireOp, WriterReply, WriterRequest } from "./writer-worker.ts";
 
 /** Options for {@link createBunSqliteStorage}. */
 export interface BunSqliteStorageOptions {
@@ -63,13 +69,10 @@ export async function createBunSqliteStorage(options: BunSqliteStorageOptions): 
   const groupBatchesMax = options.groupBatchesMax ?? GROUP_BATCHES_MAX_DEFAULT;
   const statements = {
     get: db.prepare("SELECT v FROM kv WHERE k = ?"),
-    put: db.prepare("INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)"),
-    delete: db.prepare("DELETE FROM kv WHERE k = ?"),
     size: db.prepare("SELECT page_count * page_size AS bytes FROM pragma_page_count(), pragma_page_size()"),
   };
   const scanStatements = new Map<string, SqliteStatement>();
   let queue: PendingCommit[] = [];
-  let flushScheduled = false;
   let closed = false;
 
   function scanStatement(hasStart: boolean, hasEnd: boolean, reverse: boolean): SqliteStatement {
@@ -84,26 +87,50 @@ export async function createBunSqliteStorage(options: BunSqliteStorageOptions): 
     return statement;
   }
 
-  function flush(): void {
-    flushScheduled = false;
-    while (queue.length > 0) {
-      const group = queue.slice(0, groupBatchesMax);
-      queue = queue.slice(group.length);
-      try {
-        db.transaction(() => {
-          for (const { batch } of group) {
-            for (const op of batch) {
-              if (op.type === "put") statements.put.run(op.key, op.value);
-              else statements.delete.run(op.key);
-            }
-          }
-        })();
-      } catch (error) {
-        for (const pending of group) pending.reject(error);
-        continue;
-      }
-      for (const pending of group) pending.resolve();
+  const worker = new Worker(new URL("./writer-worker.ts", import.meta.url).href);
+  let nextGroupId = 0;
+  let inFlight: { id: number; group: PendingCommit[] } | undefined;
+  let workerFailure: Error | undefined;
+  let onOpened: (() => void) | undefined;
+  let onClosed: (() => void) | undefined;
+  worker.onmessage = (event: MessageEvent<WriterReply>) => {
+    const reply = event.data;
+    if (reply.type === "opened") return onOpened?.();
+    if (reply.type === "closed") return onClosed?.();
+    const finished = inFlight!;
+    inFlight = undefined;
+    if (reply.type === "committed") for (const pending of finished.group) pending.resolve();
+    else for (const pending of finished.group) pending.reject(new Error(`sqlite commit failed: ${reply.message}`));
+    sendNextGroup();
+  };
+  worker.onerror = (event: ErrorEvent) => {
+    workerFailure = new Error(`sqlite writer worker died: ${event.message}`);
+    for (const pending of [...(inFlight?.group ?? []), ...queue]) pending.reject(workerFailure);
+    inFlight = undefined;
+    queue = [];
+    for (const wake of idleWaiters.splice(0)) wake();
+  };
+  await new Promise<void>((resolve) => {
+    onOpened = resolve;
+    worker.postMessage({ type: "open", path: options.path } satisfies WriterRequest);
+  });
+
+  let idleWaiters: Array<() => void> = [];
+
+  function sendNextGroup(): void {
+    if (inFlight !== undefined) return;
+    if (queue.length === 0) {
+      for (const wake of idleWaiters.splice(0)) wake();
+      return;
     }
+    const group = queue.slice(0, groupBatchesMax);
+    queue = queue.slice(group.length);
+    const ops: WireOp[] = [];
+    for (const { batch } of group) {
+      for (const op of batch) ops.push(op.type === "put" ? [0, op.key, op.value] : [1, op.key]);
+    }
+    inFlight = { id: nextGroupId++, group };
+    worker.postMessage({ type: "commit", id: inFlight.id, ops } satisfies WriterRequest);
   }
 
   function ensureOpen(): void {
@@ -132,12 +159,10 @@ export async function createBunSqliteStorage(options: BunSqliteStorageOptions): 
     },
     commit(batch: BatchOp[]) {
       if (closed) return Promise.reject(new StorageClosedError("sqlite"));
+      if (workerFailure !== undefined) return Promise.reject(workerFailure);
       return new Promise<void>((resolve, reject) => {
         queue.push({ batch, resolve, reject });
-        if (!flushScheduled) {
-          flushScheduled = true;
-          setTimeout(flush, 0);
-        }
+        sendNextGroup();
       });
     },
     async sizeBytes() {
@@ -147,8 +172,16 @@ export async function createBunSqliteStorage(options: BunSqliteStorageOptions): 
     },
     async close() {
       if (closed) return;
-      flush();
       closed = true;
+      // Let queued and in-flight groups finish: close never drops a commit it accepted.
+      if ((inFlight !== undefined || queue.length > 0) && workerFailure === undefined) {
+        await new Promise<void>((resolve) => idleWaiters.push(resolve));
+      }
+      await new Promise<void>((resolve) => {
+        onClosed = resolve;
+        worker.postMessage({ type: "close" } satisfies WriterRequest);
+      });
+      worker.terminate();
       db.close();
     },
   };
