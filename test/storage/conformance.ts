@@ -104,8 +104,18 @@ export function describeStorageConformance(target: ConformanceTarget): void {
 
     test("scan rejects a limit outside its bounds", async () => {
       const { store } = await fresh();
-      expect(store.scan({ limit: 0 })).rejects.toThrow(RangeError);
-      expect(store.scan({ limit: 1.5 })).rejects.toThrow(RangeError);
+      await expect(store.scan({ limit: 0 })).rejects.toThrow(RangeError);
+      await expect(store.scan({ limit: 1.5 })).rejects.toThrow(RangeError);
+    });
+
+    test("an empty commit succeeds and changes nothing; an empty or inverted range scans nothing", async () => {
+      const { store } = await fresh();
+      await store.commit([{ type: "put", key: bytes("m"), value: bytes("1") }]);
+      await store.commit([]);
+      expect((await store.scan({ limit: 10 })).length).toBe(1);
+      expect(await store.scan({ start: bytes("m"), end: bytes("m"), limit: 10 })).toEqual([]);
+      expect(await store.scan({ start: bytes("z"), end: bytes("a"), limit: 10 })).toEqual([]);
+      expect(await store.scan({ start: bytes("z"), end: bytes("a"), limit: 10, reverse: true })).toEqual([]);
     });
 
     test("deletes disappear from get and scan, and re-put brings a key back", async () => {
@@ -171,8 +181,8 @@ export function describeStorageConformance(target: ConformanceTarget): void {
       const store = await target.open(location);
       await store.close();
       await store.close();
-      expect(store.get(bytes("a"))).rejects.toBeInstanceOf(StorageClosedError);
-      expect(store.commit([])).rejects.toBeInstanceOf(StorageClosedError);
+      await expect(store.get(bytes("a"))).rejects.toBeInstanceOf(StorageClosedError);
+      await expect(store.commit([{ type: "put", key: bytes("a"), value: bytes("b") }])).rejects.toBeInstanceOf(StorageClosedError);
       await target.cleanup(location);
     });
 
