@@ -63,9 +63,11 @@ export class Simulation implements WorkloadHost {
       duplicateProbability: random.pick([0, 0.02, 0.05]),
       delayTicksMax: random.int(0, 4),
     });
-    this.#diskDelayTicksMax = random.int(0, 2);
+    this.#diskDelayTicksMax = random.pick([0, 1, 2, 5]);
+    const roundTripTicksMax = 2 * (this.#diskDelayTicksMax + this.network.faults.delayTicksMax) + 1;
     this.#raftConfig = {
-      electionTicks: 10,
+      // Raft's timing requirement: a round trip (disk + network, both ways) well inside the election timeout.
+      electionTicks: Math.max(random.pick([5, 10, 20]), 2 * roundTripTicksMax),
       heartbeatTicks: random.pick([1, 2, 3]),
       maxInflightMessages: random.pick([1, 2, 8, 64]),
       maxEntriesPerMessage: random.pick([1, 3, 64]),
@@ -75,8 +77,8 @@ export class Simulation implements WorkloadHost {
       testingKnobs: options.testingKnobs,
     };
     this.rates = {
-      partition: random.pick([0, 0.005, 0.02]),
-      crash: random.pick([0, 0.003, 0.01]),
+      partition: random.pick([0, 0.005, 0.02, 0.05]),
+      crash: random.pick([0, 0.003, 0.01, 0.03]),
       tornWrite: random.pick([0, 0.5]),
       confChange: random.pick([0, 0.005, 0.02]),
       compaction: random.pick([0.005, 0.03]),
