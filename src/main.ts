@@ -1,5 +1,6 @@
 /**
- * Runtime entry: `bun run src/main.ts [flags]`. Reads flags, env and the
+ * Runtime entry for every runtime: `bun run src/main.ts`, `deno task serve`,
+ * `npm run serve:node --` and the compiled binary all start here. Reads flags, env and the
  * config file, opens the storage adapter for this runtime, loads (or
  * creates) the checkpoint signing key, serves the HTTP API, and shuts down
  * gracefully on SIGINT/SIGTERM: stop accepting, finish queued writes, close
@@ -16,7 +17,10 @@ import { serve } from "../adapters/runtime/serve.ts";
 
 const HELP = `scribe-ledger: a verifiable, append-only key-value ledger
 
-Usage: bun run src/main.ts [flags]
+Usage: bun run src/main.ts [flags]        (Bun; default storage sqlite)
+       deno task serve [flags]            (Deno; default storage denokv)
+       npm run serve:node -- [flags]      (Node; default storage fs)
+       dist/scribe-node [flags]           (binary from npm run build:binary)
 
 Flags (beat SCRIBE_<SECTION>_<KEY> env variables, which beat the config file):
   --config FILE     TOML config file ([node], [network], [storage], [consensus], [ledger], [limits])

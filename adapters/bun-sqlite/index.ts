@@ -53,6 +53,16 @@ interface PendingCommit {
 
 const GROUP_BATCHES_MAX_DEFAULT = 1024;
 
+/**
+ * Where the writer worker's code is. In a `bun build --compile` binary every
+ * module reports the binary as its URL and the worker is an extra entry point
+ * addressed from the project root (see package.json build:binary).
+ */
+function writerWorkerSpecifier(): string {
+  if (import.meta.url.includes("/$bunfs/")) return "./adapters/bun-sqlite/writer-worker.ts";
+  return new URL("./writer-worker.ts", import.meta.url).href;
+}
+
 /** Open (or create) the SQLite store at `options.path`. Needs Bun. */
 export async function createBunSqliteStorage(options: BunSqliteStorageOptions): Promise<Storage> {
   if (typeof (globalThis as { Bun?: unknown }).Bun === "undefined") {
@@ -87,12 +97,13 @@ export async function createBunSqliteStorage(options: BunSqliteStorageOptions): 
     return statement;
   }
 
-  const worker = new Worker(new URL("./writer-worker.ts", import.meta.url).href);
+  const worker = new Worker(writerWorkerSpecifier());
   let nextGroupId = 0;
   let inFlight: { id: number; group: PendingCommit[] } | undefined;
   let workerFailure: Error | undefined;
   let onOpened: (() => void) | undefined;
   let onClosed: (() => void) | undefined;
+  const idleWaiters: Array<() => void> = [];
   worker.onmessage = (event: MessageEvent<WriterReply>) => {
     const reply = event.data;
     if (reply.type === "opened") return onOpened?.();
@@ -114,8 +125,6 @@ export async function createBunSqliteStorage(options: BunSqliteStorageOptions): 
     onOpened = resolve;
     worker.postMessage({ type: "open", path: options.path } satisfies WriterRequest);
   });
-
-  let idleWaiters: Array<() => void> = [];
 
   function sendNextGroup(): void {
     if (inFlight !== undefined) return;
