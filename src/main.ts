@@ -14,6 +14,7 @@ import { openLedgerServer } from "./server.ts";
 import { loadOrCreateSigner, SIGNING_KEY_FILE } from "../adapters/runtime/keyfile.ts";
 import { openStorage, runtimeName, type StorageChoice } from "../adapters/runtime/storage.ts";
 import { serve } from "../adapters/runtime/serve.ts";
+import { runtimeHasher } from "../adapters/runtime/hasher.ts";
 
 const HELP = `scribe-ledger: a verifiable, append-only key-value ledger
 
@@ -78,6 +79,7 @@ async function main(argv: string[]): Promise<void> {
     config,
     storage,
     signer,
+    hasher: await runtimeHasher(),
     onFatal: (error) => {
       console.error("fatal: storage commit failed; stopping so a restart recovers from durable state:", error);
       process.exit(70);

@@ -10,7 +10,7 @@ import { createApp, Metrics, type HttpLimits } from "./api/index.ts";
 import { Ledger } from "./ledger/ledger.ts";
 import { CheckpointIssuer } from "./ledger/checkpoints.ts";
 import { LocalNode } from "./node/local-node.ts";
-import { defaultHasher } from "./merkle/index.ts";
+import { defaultHasher, type Hasher } from "./merkle/index.ts";
 import { type Signer } from "./checkpoint/index.ts";
 
 /** A running single node: its node, HTTP app and a way to stop it. */
@@ -42,12 +42,14 @@ export async function openLedgerServer(options: {
   config: Config;
   storage: Storage;
   signer: Signer;
+  /** SHA-256 implementation; default: Bun's on Bun, @noble/hashes elsewhere. */
+  hasher?: Hasher;
   now?: () => number;
   onFatal?: (error: unknown) => void;
 }): Promise<LedgerServer> {
   const { config, storage } = options;
   const checkpoints = new CheckpointIssuer({ signer: options.signer, origin: config.ledger.origin });
-  const ledger = await Ledger.open({ storage, hasher: defaultHasher, checkpoints, immutable: config.ledger.immutable });
+  const ledger = await Ledger.open({ storage, hasher: options.hasher ?? defaultHasher, checkpoints, immutable: config.ledger.immutable });
   const address = config.node.address ?? `${config.network.listen_addr}:${config.network.client_port}`;
   const node = new LocalNode({
     nodeId: config.node.id,

@@ -1,0 +1,24 @@
+import { describe, expect, test } from "bun:test";
+import { defaultHasher, nobleHasher } from "../../src/merkle/index.ts";
+import { nodeCryptoHasher, runtimeHasher } from "../../adapters/runtime/hasher.ts";
+
+describe("hashers", () => {
+  test("Bun.CryptoHasher, node:crypto and @noble/hashes give identical SHA-256 digests", async () => {
+    const nodeCrypto = (await nodeCryptoHasher())!;
+    const hashers = [defaultHasher, nobleHasher, nodeCrypto, await runtimeHasher()];
+    expect(nodeCrypto).toBeDefined();
+    let seed = 12345;
+    const random = () => ((seed = (seed * 1103515245 + 12345) >>> 0) & 0xff);
+    for (const length of [0, 1, 55, 56, 63, 64, 65, 100, 1000, 4097]) {
+      for (let round = 0; round < 20; round++) {
+        const input = Uint8Array.from({ length }, random);
+        const expected = nobleHasher.sha256(input);
+        expect(expected.length).toBe(32);
+        for (const hasher of hashers) expect(Array.from(hasher.sha256(input))).toEqual(Array.from(expected));
+      }
+    }
+    expect(Buffer.from(nobleHasher.sha256(new TextEncoder().encode("abc"))).toString("hex")).toBe(
+      "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+    );
+  });
+});
