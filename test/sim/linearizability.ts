@@ -90,7 +90,7 @@ export function checkRegister(ops: RegisterOperation[]): boolean {
     if (entry.isCall) {
       const op = ops[entry.op]!;
       const legal = op.kind === 'write' || op.value === state;
-      const nextState = op.kind === 'write' ? op.value : state;
+      const nextState: string | null = op.kind === 'write' ? op.value : state;
       if (legal) {
         linearized[entry.op] = 1;
         const key = `${String(nextState)}|${linearized.join('')}`;
