@@ -88,7 +88,7 @@ export class Ledger extends LedgerReader {
   /** Open the ledger held in `options.storage`, rebuilding the Merkle frontier with O(log n) reads. */
   static async open(options: LedgerOptions): Promise<Ledger> {
     const treeSize = await LedgerReader.storedTreeSize(options.storage);
-    const frontier = await MerkleFrontier.load(treeSize, LedgerReader.nodeReader(options.storage), options.hasher);
+    const frontier = await MerkleFrontier.load(treeSize, LedgerReader.nodeReader(options.storage, options.hasher), options.hasher);
     const ledger = new Ledger(options, frontier);
     if (treeSize > 0) {
       const last = await ledger.entryAt(treeSize - 1);
@@ -226,7 +226,8 @@ export class Ledger extends LedgerReader {
       { type: "put", key: latestKey(operation.key), value: encodeLatest(record) },
     );
     for (const node of this.#frontier.append(leaf)) {
-      out.ops.push({ type: "put", key: merkleKey(node.level, node.index), value: node.hash });
+      // Leaves are not stored: a leaf hash is SHA-256(0x00 || entry), and the entry is stored.
+      if (node.level > 0) out.ops.push({ type: "put", key: merkleKey(node.level, node.index), value: node.hash });
     }
     out.entries.push(entry);
     out.overlay.set(operation.key, record);

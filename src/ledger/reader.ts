@@ -112,12 +112,21 @@ export class LedgerReader {
     return last.length === 0 ? 0 : readKeyInteger(last[0]!.key, 1) + 1;
   }
 
-  /** Merkle node reads over the storage port; a missing node is corruption. */
-  static nodeReader(storage: Storage): NodeReader {
+  /**
+   * Merkle node reads over the storage port. Interior nodes are stored;
+   * leaves (level 0) are recomputed from the stored entry, which saves one
+   * write per entry. A missing node or entry is corruption.
+   */
+  static nodeReader(storage: Storage, hasher: Hasher): NodeReader {
     return {
       async getNodes(ids) {
         return Promise.all(
           ids.map(async ({ level, index }) => {
+            if (level === 0) {
+              const bytes = await storage.get(entryKey(index));
+              if (bytes === undefined) throw new StorageCorruptionError(`entry ${index} missing for a Merkle leaf`);
+              return leafHash(hasher, decodeEntryRecord(bytes).entryBytes);
+            }
             const hash = await storage.get(merkleKey(level, index));
             if (hash === undefined || hash.length !== 32) {
               throw new StorageCorruptionError(`Merkle node (level ${level}, index ${index}) missing or malformed`);
@@ -275,7 +284,7 @@ export class LedgerReader {
     this.#checkTreeSize(treeSize);
     if (seq >= treeSize) throw new TreeSizeError(`seq ${seq} is not below tree size ${treeSize}`);
     const item = await this.entryAt(seq);
-    const proof = await inclusionProof(LedgerReader.nodeReader(this.storage), this.hasher, seq, treeSize);
+    const proof = await inclusionProof(LedgerReader.nodeReader(this.storage, this.hasher), this.hasher, seq, treeSize);
     return { item, proof };
   }
 
@@ -283,14 +292,14 @@ export class LedgerReader {
   async consistencyProof(from: number, to: number): Promise<Uint8Array[]> {
     this.#checkTreeSize(to);
     if (!Number.isSafeInteger(from) || from < 0 || from > to) throw new TreeSizeError(`from ${from} must be in [0, ${to}]`);
-    return consistencyProof(LedgerReader.nodeReader(this.storage), this.hasher, from, to);
+    return consistencyProof(LedgerReader.nodeReader(this.storage, this.hasher), this.hasher, from, to);
   }
 
   /** Root hash of the tree of `treeSize` leaves. */
   async rootAt(treeSize: number): Promise<Uint8Array> {
     this.#checkTreeSize(treeSize);
     if (treeSize === this.#treeSize) return this.#rootHash;
-    return rootAt(LedgerReader.nodeReader(this.storage), this.hasher, treeSize);
+    return rootAt(LedgerReader.nodeReader(this.storage, this.hasher), this.hasher, treeSize);
   }
 
   /** The signed checkpoint for `treeSize` (default: the published size). */
