@@ -3,6 +3,7 @@ import { openTestServer, json } from "../helpers/server.ts";
 import { type LedgerServer } from "../../src/server.ts";
 import { fromBase64 } from "../../src/encoding.ts";
 import { defaultHasher, verifyConsistency, verifyInclusion } from "../../src/merkle/index.ts";
+import { seededRandom as prng } from "../../src/raft/index.ts";
 
 let server: LedgerServer | undefined;
 afterEach(async () => {
@@ -10,17 +11,6 @@ afterEach(async () => {
   server = undefined;
 });
 
-/** mulberry32: a seeded PRNG so a failing fuzz case reproduces from its seed. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe("limits", () => {
   test("a key over the limit is a 400 naming the limit", async () => {

@@ -6,6 +6,7 @@
  * and fail verification when tampered with.
  */
 import { describe, expect, test } from "bun:test";
+import { seededRandom as prng } from "../../src/raft/index.ts";
 import {
   consistencyProof,
   consistencyProofNodes,
@@ -102,17 +103,6 @@ function makeEntries(count: number): Uint8Array[] {
   );
 }
 
-/** mulberry32: a tiny seeded PRNG so sampled pairs replay exactly. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** In-memory node store filled from append outputs; counts reads. */
 class MemoryNodes implements NodeReader {

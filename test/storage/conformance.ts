@@ -5,6 +5,7 @@
  */
 import { describe, expect, test, afterEach } from "bun:test";
 import { type BatchOp, type Storage, StorageClosedError, compareBytes } from "../../src/storage/index.ts";
+import { seededRandom as prng } from "../../src/raft/index.ts";
 
 /** How the suite obtains stores. `open(dir)` must reopen the same data for the same `dir`. */
 export interface ConformanceTarget {
@@ -22,17 +23,6 @@ const encoder = new TextEncoder();
 const bytes = (text: string): Uint8Array => encoder.encode(text);
 const text = (data: Uint8Array): string => new TextDecoder().decode(data);
 
-/** Deterministic PRNG (mulberry32) so a failing property case reproduces. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export function describeStorageConformance(target: ConformanceTarget): void {
   describe(`storage conformance: ${target.name}`, () => {
