@@ -30,8 +30,11 @@ export class SafetyChecker {
   readonly #leaderByTerm = new Map<number, NodeId>();
   /** (index, term) -> content and previous entry's term: the induction step of log matching. */
   readonly #entries = new Map<string, { fingerprint: string; prevTerm: number | undefined }>();
-  /** index -> fingerprint of every entry known committed (from any node's durable commit or apply). */
-  readonly committed = new Map<number, string>();
+  /**
+   * index -> every entry known committed (from any node's durable commit or
+   * apply), with an upper bound on the term in which it was committed.
+   */
+  readonly committed = new Map<number, { fingerprint: string; termBound: number }>();
   maxCommittedIndex = 0;
 
   onLeader(id: NodeId, term: number): void {
@@ -67,27 +70,47 @@ export class SafetyChecker {
     }
   }
 
-  /** A node's durable commit index rose: its log up to there is committed and must agree with everyone's. */
-  onCommit(id: NodeId, storage: MemoryRaftStorage, from: number, to: number): void {
+  /**
+   * A node's durable commit index rose while its term was `observerTerm`: its
+   * log up to there is committed (in a term <= observerTerm) and must agree
+   * with everyone's.
+   */
+  onCommit(id: NodeId, storage: MemoryRaftStorage, from: number, to: number, observerTerm: number): void {
     const lo = Math.max(from + 1, storage.firstIndex());
     if (lo > to) return;
-    for (const entry of storage.entries(lo, to + 1, Number.MAX_SAFE_INTEGER)) this.#recordCommitted(id, entry);
+    for (const entry of storage.entries(lo, to + 1, Number.MAX_SAFE_INTEGER)) this.#recordCommitted(id, entry, observerTerm);
   }
 
-  #recordCommitted(id: NodeId, entry: Entry): void {
+  #recordCommitted(id: NodeId, entry: Entry, observerTerm: number): void {
     const print = fingerprint(entry);
     const known = this.committed.get(entry.index);
     if (known === undefined) {
-      this.committed.set(entry.index, print);
+      this.committed.set(entry.index, { fingerprint: print, termBound: observerTerm });
       this.maxCommittedIndex = Math.max(this.maxCommittedIndex, entry.index);
-    } else if (known !== print) {
-      fail(`committed entry changed: node ${id} has ${print} at ${entry.index}, committed was ${known}`);
+    } else if (known.fingerprint !== print) {
+      fail(`committed entry changed: node ${id} has ${print} at ${entry.index}, committed was ${known.fingerprint}`);
+    } else if (observerTerm < known.termBound) {
+      known.termBound = observerTerm;
     }
   }
 
-  /** State machine safety: `entry` applied by `id` right after index `appliedBefore`. */
-  onApply(id: NodeId, appliedBefore: number, entry: Entry): void {
+  /** State machine safety: `entry` applied by `id` (in term `observerTerm`) right after index `appliedBefore`. */
+  onApply(id: NodeId, appliedBefore: number, entry: Entry, observerTerm: number): void {
     if (entry.index !== appliedBefore + 1) fail(`node ${id} applied ${entry.index} after ${appliedBefore}`);
-    this.#recordCommitted(id, entry);
+    this.#recordCommitted(id, entry, observerTerm);
+  }
+
+  /**
+   * Leader completeness (§5.4): a leader of `term` holds every entry committed
+   * in an earlier term. An entry's recorded term bound is >= the term it was
+   * committed in, so checking only entries with bound < term is sound.
+   */
+  onLeaderLog(id: NodeId, term: number, firstIndex: number, termAt: (index: number) => number): void {
+    for (const [index, { fingerprint: print, termBound }] of this.committed) {
+      if (termBound >= term || index < firstIndex) continue;
+      const expected = Number(print.slice(0, print.indexOf('/')));
+      const actual = termAt(index);
+      if (actual !== expected) fail(`leader completeness: leader ${id} of term ${term} has term ${actual} at committed index ${index} (term ${expected})`);
+    }
   }
 }

@@ -7,7 +7,7 @@
  * the end everything heals and the cluster must converge within a bounded
  * number of ticks, and the client history must be linearizable.
  */
-import { decodeConfChange, MemoryRaftStorage, seededRandom, type Message, type NodeId, type RawNodeConfig, type TestingKnobs } from '../../src/raft/index.ts';
+import { decodeConfChange, MemoryRaftStorage, seededRandom, type Message, type NodeId, type RawNodeConfig, type Ready, type TestingKnobs } from '../../src/raft/index.ts';
 import { SafetyChecker, SafetyViolation } from './invariants.ts';
 import { checkLinearizable } from './linearizability.ts';
 import { SimNetwork, type InFlight } from './network.ts';
@@ -165,7 +165,7 @@ export class Simulation implements WorkloadHost {
     this.checker.onHardState(node.id, before, hardState);
     node.storage.setHardState(hardState);
     node.durableHardState = { ...hardState };
-    this.checker.onCommit(node.id, node.storage, before.commit, hardState.commit);
+    this.checker.onCommit(node.id, node.storage, before.commit, hardState.commit, hardState.term);
   }
 
   #takeReady(node: SimNode): boolean {
@@ -182,12 +182,24 @@ export class Simulation implements WorkloadHost {
       this.trace(`node ${node.id} ${ready.softState.role} term ${term} lead ${ready.softState.lead}`);
       if (ready.softState.role === 'leader') {
         this.checker.onLeader(node.id, term);
+        this.#checkLeaderLog(node, ready, term);
         this.stats.elections!++;
       }
     }
     node.pending = { ready, doneAt: this.now + this.random.int(0, this.#diskDelayTicksMax) };
     if (node.pending.doneAt <= this.now) this.#completeReady(node);
     return true;
+  }
+
+  /** The leader's log is its storage plus this Ready's entries (earlier Readies are all persisted). */
+  #checkLeaderLog(node: SimNode, ready: Ready, term: number): void {
+    const first = ready.entries[0]?.index ?? Infinity;
+    const storage = node.storage;
+    const termAt = (index: number): number => {
+      if (index >= first) return ready.entries[index - first]?.term ?? 0;
+      return index <= storage.lastIndex() ? storage.term(index) : 0;
+    };
+    this.checker.onLeaderLog(node.id, term, storage.firstIndex(), termAt);
   }
 
   /** The Ready contract: persist, then send, then apply, then advance. */
@@ -201,7 +213,7 @@ export class Simulation implements WorkloadHost {
     for (const message of ready.messages) this.#send(node, message);
     if (ready.snapshot) node.applied = ready.snapshot.metadata.index;
     for (const entry of ready.committedEntries) {
-      this.checker.onApply(node.id, node.applied, entry);
+      this.checker.onApply(node.id, node.applied, entry, node.durableHardState.term);
       node.applied = entry.index;
       if (entry.type === 'confChange') this.#onConfChangeApplied(node, entry.data);
       else if (entry.data.byteLength > 0) {
