@@ -22,6 +22,10 @@ export interface RaftConfig {
   maxInflightMessages: number;
   /** Most committed-entry bytes in one Ready (one entry is always allowed). */
   maxCommittedBytesPerReady: number;
+  /** Most bytes of proposed-but-uncommitted entry data a leader accepts before dropping proposals (one batch is always accepted when none are uncommitted). */
+  maxUncommittedBytes: number;
+  /** Most ReadIndex requests a leader holds at once; more are dropped (>= 1). */
+  maxPendingReads: number;
   /** Pre-vote (§9.6): a candidate first checks it could win before bumping its term. */
   preVote: boolean;
   /** Check-quorum: a leader steps down when it has not heard from a quorum for an election timeout. */
@@ -46,6 +50,8 @@ export const RAFT_CONFIG_DEFAULTS = {
   maxBytesPerMessage: 1024 * 1024,
   maxInflightMessages: 256,
   maxCommittedBytesPerReady: 16 * 1024 * 1024,
+  maxPendingReads: 4096,
+  maxUncommittedBytes: 64 * 1024 * 1024,
   preVote: true,
   checkQuorum: true,
 } as const;
@@ -70,6 +76,8 @@ export function resolveRaftConfig(input: Partial<RaftConfig> & Pick<RaftConfig, 
   requireInteger('maxBytesPerMessage', config.maxBytesPerMessage, 1);
   requireInteger('maxInflightMessages', config.maxInflightMessages, 1, INFLIGHT_MESSAGES_MAX);
   requireInteger('maxCommittedBytesPerReady', config.maxCommittedBytesPerReady, 1);
+  requireInteger('maxPendingReads', config.maxPendingReads, 1);
+  requireInteger('maxUncommittedBytes', config.maxUncommittedBytes, 1);
   if (typeof config.random !== 'function') throw new TypeError('raft config: random must be a function returning [0, 1)');
   if (typeof config.preVote !== 'boolean') throw new TypeError('raft config: preVote must be a boolean');
   if (typeof config.checkQuorum !== 'boolean') throw new TypeError('raft config: checkQuorum must be a boolean');

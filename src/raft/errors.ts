@@ -21,7 +21,7 @@ export class UnavailableError extends Error {
 }
 
 /** Why a proposal was not appended. The caller may retry elsewhere or later. */
-export type DropReason = 'notLeader' | 'transferring' | 'confChangePending' | 'removed' | 'invalidConfChange';
+export type DropReason = 'notLeader' | 'transferring' | 'confChangePending' | 'removed' | 'invalidConfChange' | 'tooManyReads' | 'tooManyUncommitted';
 
 /** A proposal, read or transfer request was refused; `leader` is a hint (0 if unknown). */
 export class ProposalDroppedError extends Error {

@@ -35,6 +35,12 @@ export function leaderMaybeCommit(r: Raft): boolean {
 export function propose(r: Raft, datas: Uint8Array[]): void {
   r.requireLeader();
   if (r.leadTransferee !== NONE) throw new ProposalDroppedError('transferring', r.lead);
+  let bytes = 0;
+  for (const data of datas) bytes += data.byteLength;
+  if (r.uncommittedBytes > 0 && r.uncommittedBytes + bytes > r.config.maxUncommittedBytes) {
+    throw new ProposalDroppedError('tooManyUncommitted', r.lead);
+  }
+  r.uncommittedBytes += bytes;
   appendEntries(r, datas.map((data) => ({ index: 0, term: 0, type: 'normal', data })));
   bcastAppend(r);
 }
@@ -55,6 +61,9 @@ export function proposeConfChange(r: Raft, change: ConfChange): void {
 /** ReadIndex (§6.4): held until this term has a commit, then confirmed by a heartbeat quorum. */
 export function readIndex(r: Raft, context: Uint8Array): void {
   r.requireLeader();
+  if (r.pendingReads.length + r.readOnly.size() >= r.config.maxPendingReads) {
+    throw new ProposalDroppedError('tooManyReads', r.lead);
+  }
   if (r.log.termOrZero(r.log.committed) !== r.term) r.pendingReads.push(context);
   else serveRead(r, context);
 }

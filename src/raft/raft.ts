@@ -49,6 +49,8 @@ export class Raft {
   pendingReads: Uint8Array[] = [];
   readStates: ReadState[] = [];
   msgs: Message[] = [];
+  /** Leader: data bytes proposed in this term and not yet handed out as committed (flow control). */
+  uncommittedBytes = 0;
   #tickFn: () => void = () => this.#tickElection();
   #stepFn: (message: Message) => void = (message) => this.#stepFollower(message);
 
@@ -108,6 +110,7 @@ export class Raft {
       if (id === this.id) progress.match = this.log.lastIndex();
     }
     this.pendingConfIndex = 0;
+    this.uncommittedBytes = 0;
     this.readOnly.reset();
     this.pendingReads = [];
   }

@@ -164,6 +164,7 @@ export class RawNode {
     }
     for (const entry of ready.committedEntries) {
       if (entry.index <= log.applied) continue;
+      this.#raft.uncommittedBytes = Math.max(0, this.#raft.uncommittedBytes - entry.data.byteLength);
       if (entry.type === 'confChange') this.#raft.applyConfChange(entry.index, entry.data);
       log.appliedTo(entry.index);
     }

@@ -53,6 +53,10 @@ export class ReadOnly {
     });
   }
 
+  size(): number {
+    return this.#queue.length;
+  }
+
   /** Context of the newest pending read, to piggyback on heartbeats. */
   lastPendingContext(): Uint8Array | undefined {
     const key = this.#queue[this.#queue.length - 1];

@@ -1,8 +1,9 @@
 import { describe, expect, test } from 'bun:test';
 import {
-  CompactedError, decodeConfChange, encodeConfChange, MemoryRaftStorage, RaftAssertionError, RawNode, seededRandom,
+  CompactedError, decodeConfChange, encodeConfChange, MemoryRaftStorage, ProposalDroppedError, RaftAssertionError, RawNode, seededRandom,
   UnavailableError,
 } from '../../src/raft/index.ts';
+import { Network } from './network.ts';
 
 const random = seededRandom(7);
 const entry = (index: number, term: number) => ({ index, term, type: 'normal' as const, data: new Uint8Array([index]) });
@@ -16,6 +17,7 @@ describe('config validation', () => {
     [{ maxInflightMessages: 0 }, /maxInflightMessages/],
     [{ maxEntriesPerMessage: 1.5 }, /maxEntriesPerMessage/],
     [{ maxBytesPerMessage: -1 }, /maxBytesPerMessage/],
+    [{ maxPendingReads: 0 }, /maxPendingReads/],
   ])('%p is rejected with a message naming the field', (override, pattern) => {
     expect(() => new RawNode({ id: 1, random, ...override }, storage())).toThrow(pattern);
   });
@@ -72,6 +74,18 @@ describe('RawNode contract', () => {
     ready = node.ready();
     expect(ready.entries.map((e) => e.data[0])).toEqual([42]);
     expect(ready.committedEntries.at(-1)!.data[0]).toBe(42);
+  });
+
+  test('a leader drops proposals beyond maxUncommittedBytes until entries commit', () => {
+    const net = new Network([1, 2], { maxUncommittedBytes: 10 });
+    net.campaign(1);
+    net.drop('appResp');
+    const leader = net.get(1).node;
+    leader.propose(new Uint8Array(8));
+    expect(() => leader.propose(new Uint8Array(8))).toThrow(ProposalDroppedError);
+    net.recover();
+    net.tick(2);
+    expect(() => leader.propose(new Uint8Array(8))).not.toThrow();
   });
 
   test('conf change entries round-trip', () => {
