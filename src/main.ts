@@ -15,6 +15,7 @@ import { loadOrCreateSigner, SIGNING_KEY_FILE } from "../adapters/runtime/keyfil
 import { openStorage, runtimeName, type StorageChoice } from "../adapters/runtime/storage.ts";
 import { serve } from "../adapters/runtime/serve.ts";
 import { runtimeHasher } from "../adapters/runtime/hasher.ts";
+import { DataDirLockedError, lockDataDir } from "../adapters/runtime/lock.ts";
 
 const HELP = `scribe-ledger: a verifiable, append-only key-value ledger
 
@@ -71,6 +72,7 @@ async function loadConfig(argv: string[]): Promise<Config | undefined> {
 async function main(argv: string[]): Promise<void> {
   const config = await loadConfig(argv);
   if (config === undefined) return;
+  const unlock = await lockDataDir(config.node.data_dir);
   const storage = await openStorage(config.storage.adapter as StorageChoice, config.node.data_dir, {
     segmentBytes: config.storage.segment_size,
   });
@@ -99,6 +101,7 @@ async function main(argv: string[]): Promise<void> {
     console.log(`${signal}: stopping (finishing in-flight writes)`);
     await listening.stop();
     await server.close();
+    await unlock();
     console.log("stopped cleanly");
     process.exit(0);
   };
@@ -107,7 +110,7 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((error) => {
-  if (error instanceof ConfigError || (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+  if (error instanceof ConfigError || error instanceof DataDirLockedError || (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
     console.error(`error: ${(error as Error).message}\nrun with --help for usage`);
     process.exit(2);
   }

@@ -33,6 +33,23 @@ describe("src/main.ts", () => {
     expect(unknownFlag.status).toBe(2);
   });
 
+  test("a second process on the same data directory is refused while the first runs", async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), "scribe-lock-"));
+    dirs.push(dataDir);
+    const first = await startNode(["--port", "0", "--data-dir", dataDir]);
+    try {
+      const second = run(["--port", "0", "--data-dir", dataDir]);
+      expect(second.status).toBe(2);
+      expect(second.stderr).toContain(`in use by process ${first.child.pid}`);
+    } finally {
+      first.child.kill("SIGKILL");
+      await first.exited;
+    }
+    const after = await startNode(["--port", "0", "--data-dir", dataDir]);
+    after.child.kill("SIGTERM");
+    expect(await after.exited).toBe(0);
+  }, 30_000);
+
   test("SIGTERM under write load finishes acknowledged writes, exits 0, and a restart serves them", async () => {
     const dataDir = await mkdtemp(join(tmpdir(), "scribe-term-"));
     dirs.push(dataDir);
