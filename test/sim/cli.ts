@@ -1,11 +1,18 @@
 /**
  * Command line for the deterministic simulation:
- *   npm run sim -- --seed-start S --seeds N [--trace] [--trace-messages] [--chaos-ticks T]
+ *   npm run sim -- --seed-start S --seeds N [--trace] [--trace-messages] [--chaos-ticks T] [--bug NAME]
+ * `--bug up-to-date|figure-8` injects a deliberate safety bug, to watch the checks fire.
  * Prints "N seeds, K failures" and, for each failing seed, the command that
  * replays it alone with a trace. Exits 1 if any seed failed.
  */
 import { parseArgs } from 'node:util';
+import type { TestingKnobs } from '../../src/raft/index.ts';
 import { runSeed, type SimResult } from './simulation.ts';
+
+const BUGS: Record<string, TestingKnobs> = {
+  'up-to-date': { skipUpToDateCheck: true },
+  'figure-8': { commitPreviousTermEntries: true },
+};
 
 const SEEDS_MAX = 10_000_000;
 
@@ -32,17 +39,24 @@ function main(): void {
       trace: { type: 'boolean', default: false },
       'trace-messages': { type: 'boolean', default: false },
       'chaos-ticks': { type: 'string' },
+      bug: { type: 'string' },
     },
   });
   const seedStart = integerOption('seed-start', values['seed-start'], 0, 0, 2 ** 32 - 1);
   const seeds = integerOption('seeds', values.seeds, 100, 1, SEEDS_MAX);
   const chaosTicks = integerOption('chaos-ticks', values['chaos-ticks'], 600, 1, 1_000_000);
+  const bug = values.bug;
+  if (bug !== undefined && !(bug in BUGS)) {
+    console.error(`--bug must be one of ${Object.keys(BUGS).join(', ')}`);
+    process.exit(2);
+  }
+  const testingKnobs = bug === undefined ? undefined : BUGS[bug];
   const tracing = values.trace || values['trace-messages'];
   const trace = tracing ? (line: string) => console.log(line) : undefined;
   const started = performance.now();
   const failures: SimResult[] = [];
   for (let seed = seedStart; seed < seedStart + seeds; seed++) {
-    const result = runSeed(seed, { trace, traceMessages: values['trace-messages'], chaosTicks });
+    const result = runSeed(seed, { trace, traceMessages: values['trace-messages'], chaosTicks, testingKnobs });
     if (!result.ok) failures.push(result);
     if (tracing) console.log(`seed ${seed}: ${result.ok ? 'ok' : 'FAILED'} after ${result.ticks} ticks ${JSON.stringify(result.stats)}`);
   }
@@ -50,7 +64,7 @@ function main(): void {
   console.log(`${seeds} seeds, ${failures.length} failures (${seconds}s, seeds ${seedStart}..${seedStart + seeds - 1})`);
   for (const failure of failures) {
     console.log(`seed ${failure.seed} failed at tick ${failure.ticks}: ${failure.error}`);
-    console.log(`  replay: ${replayCommand(failure.seed)}`);
+    console.log(`  replay: ${replayCommand(failure.seed)}${bug === undefined ? '' : ` --bug ${bug}`}`);
   }
   process.exit(failures.length > 0 ? 1 : 0);
 }
