@@ -4,6 +4,7 @@
  * error leaves through `errorResponse`, so no malformed request becomes a 500.
  */
 import { Hono } from "hono";
+import { RegExpRouter } from "hono/router/reg-exp-router";
 import { type ApiContext } from "./context.ts";
 import { errorResponse, HttpError } from "./errors.ts";
 import { registerCompatRoutes } from "./routes-compat.ts";
@@ -17,7 +18,9 @@ export { Metrics } from "./metrics.ts";
 
 /** Build the HTTP app. `api.metrics` receives one observation per request. */
 export function createApp(api: ApiContext): Hono {
-  const app = new Hono();
+  // RegExpRouter matches every route in one regular expression; the route
+  // table is written so that it supports all of them (see routes-compat.ts).
+  const app = new Hono({ router: new RegExpRouter() });
   app.use(async (c, next) => {
     const started = performance.now();
     await next();

@@ -34,17 +34,22 @@ export function registerCompatRoutes(app: Hono, api: ApiContext): void {
   app.get("/api/v1/get/*", async (c) => valueResponse(c, await getValue(api, c, keyFromPath(c, "/api/v1/get/", limits))));
   app.post("/api/v1/batch", async (c) => applyBatch(api, c, await readBatch(api, c)));
 
+  // `PUT|GET|DELETE /{key}`: a catch-all registered last, so every real route
+  // wins; it accepts exactly one path segment. (A "/:key" pattern would push
+  // Hono from its RegExpRouter to the slower trie router.)
   const topLevelKey = (c: Context): string => {
+    const path = c.req.path;
+    if (path.indexOf("/", 1) !== -1) throw new HttpError(404, "not_found", `no route for ${c.req.method} ${path}`);
     const key = keyFromPath(c, "/", limits);
     if (RESERVED_TOP_LEVEL.has(key)) throw new HttpError(404, "not_found", `/${key} is a route, not a key; use /v1/kv/${key}`);
     return key;
   };
-  app.put("/:key", async (c) => {
+  app.put("/*", async (c) => {
     const key = topLevelKey(c);
     const value = await readBodyCapped(c.req.raw, limits.valueBytesMax);
     const contentType = c.req.header("content-type") ?? "application/octet-stream";
     return putValue(api, c, { op: "put", key, value, contentType });
   });
-  app.get("/:key", async (c) => valueResponse(c, await getValue(api, c, topLevelKey(c))));
-  app.delete("/:key", async (c) => putValue(api, c, { op: "delete", key: topLevelKey(c) }));
+  app.get("/*", async (c) => valueResponse(c, await getValue(api, c, topLevelKey(c))));
+  app.delete("/*", async (c) => putValue(api, c, { op: "delete", key: topLevelKey(c) }));
 }

@@ -81,7 +81,7 @@ describe("seed README commands work as written", () => {
     const metrics = await json(await app.request("/metrics"));
     expect(metrics).toMatchObject({ put_requests: 1, get_requests: 1, tree_size: 1, status: "ok" });
     const prometheus = await (await app.request("/metrics/prometheus")).text();
-    expect(prometheus).toContain('scribe_http_requests_total{method="PUT",route="/:key",status="201"} 1');
+    expect(prometheus).toContain('scribe_http_requests_total{method="PUT",route="/*",status="201"} 1');
     expect(prometheus).toContain("scribe_http_request_duration_seconds_bucket{");
     expect(prometheus).toContain("scribe_merkle_tree_size 1");
     expect(prometheus).toMatch(/scribe_storage_bytes \d+/);
