@@ -16,7 +16,12 @@
  * Integers use the shortest CBOR head (RFC 8949 preferred serialization);
  * nothing else (no tags, no floats, no maps) appears.
  */
-import { Decoder, Encoder } from "cbor-x";
+// The subpath entries are cbor-x without its native string extractor
+// (cbor-extract), which mis-decodes UTF-8 text on Bun 1.4 and can crash the
+// process. Nothing in the project may import the "cbor-x" root: it would
+// switch the shared decoder to the native path (test/unit/entry.test.ts).
+import { Decoder } from "cbor-x/decode";
+import { Encoder } from "cbor-x/encode";
 
 /** Operation codes inside an entry. Fixed once released. */
 export const EntryOp = { put: 1, delete: 2 } as const;
