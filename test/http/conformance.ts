@@ -30,21 +30,7 @@ function isMembershipChange(method: string, path: string, status: number): boole
     (method === "DELETE" && (path.startsWith("/cluster/members/") || path.startsWith("/cluster/remove/")));
 }
 
-export interface ConformanceOptions {
-  /**
-   * Tests that fail on this target because of a reported, not yet fixed bug:
-   * test name -> description. They are registered with test.todo (run them
-   * with `bun test --todo`).
-   */
-  knownBugs?: Record<string, string>;
-}
-
-export function describeHttpConformance(name: string, start: () => Promise<StartedServer>, options: ConformanceOptions = {}): void {
-  const knownBugs = options.knownBugs ?? {};
-  const testOrKnownBug = (title: string, fn: () => Promise<void>) => {
-    if (knownBugs[title] === undefined) test(title, fn);
-    else test.todo(`${title} [known bug: ${knownBugs[title]}]`, fn);
-  };
+export function describeHttpConformance(name: string, start: () => Promise<StartedServer>): void {
   describe(`HTTP conformance: ${name}`, () => {
     let server: StartedServer | undefined;
     /** Every response seen, so the suite can assert nothing was ever a 5xx. */
@@ -325,7 +311,7 @@ export function describeHttpConformance(name: string, start: () => Promise<Start
       });
 
 
-      testOrKnownBug("non-ASCII keys come back intact from log, watch, history and key proof", async () => {
+      test("non-ASCII keys come back intact from log, watch, history and key proof", async () => {
         const key = `${prefix("uni")}ünï✓/日本/é`;
         const written = (await (await put(key, "v", { "Content-Type": "text/plain" })).json()) as any;
         const log = await http(`/v1/log?from=${written.seq}&limit=1`);

@@ -61,25 +61,13 @@ function started(node: NodeProcess, cleanup: string[]): StartedServer {
   };
 }
 
-/**
- * Reported bug (Bun only, any storage): cbor-x decodes entries through the native cbor-extract
- * addon, which on Bun 1.4.5 mis-decodes non-ASCII text strings. Every route that decodes a stored
- * entry whose key is non-ASCII (GET /v1/log, /v1/watch, /v1/proof/key/{key}, /verify/{key})
- * answers 500 or crashes the server (SIGSEGV/SIGABRT). Fine on Deno and Node; fine on Bun with
- * CBOR_NATIVE_ACCELERATION_DISABLED=true.
- */
-const BUN_CBOR_NATIVE_BUG = {
-  "non-ASCII keys come back intact from log, watch, history and key proof":
-    "Bun: cbor-extract mis-decodes non-ASCII entry keys -> 500 or server crash",
-};
-
 const tempDir = (label: string) => mkdtempSync(join(tmpdir(), `scribe-http-${label}-`));
 
 describeHttpConformance("bun / sqlite", async () => {
   const dir = tempDir("bun");
   const node = await startNode(["--port", "0", "--data-dir", dir], { env: ENV });
   return started(node, [dir]);
-}, { knownBugs: BUN_CBOR_NATIVE_BUG });
+});
 
 describeHttpConformance("deno / denokv", async () => {
   const dir = tempDir("deno");
@@ -126,4 +114,4 @@ describeHttpConformance("compiled binary", async () => {
     rmSync(runDir, { recursive: true, force: true });
     throw error;
   }
-}, { knownBugs: BUN_CBOR_NATIVE_BUG });
+});
