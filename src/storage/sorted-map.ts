@@ -23,7 +23,7 @@ export function fromKeyString(key: string): Uint8Array {
 }
 
 /** First index in sorted `keys` whose key is >= `target`. */
-function lowerBound(keys: string[], target: string): number {
+function lowerBound(keys: readonly string[], target: string): number {
   let low = 0;
   let high = keys.length;
   while (low < high) {
@@ -34,16 +34,20 @@ function lowerBound(keys: string[], target: string): number {
   return low;
 }
 
+/** Most keys in one chunk; a full chunk splits in two. */
+export const CHUNK_KEYS_MAX = 512;
+
 /**
- * Sorted map from key string to entry. New keys are appended to `#pending`
- * and merged on the next ordered read, so a run of inserts costs O(1) each and
- * an ordered read pays one sort of only the new keys plus one linear merge.
+ * Sorted map from key string to value: a Map for point reads plus the keys
+ * in order as a list of sorted chunks (at most CHUNK_KEYS_MAX keys each), so
+ * an insert or delete costs O(log n + CHUNK_KEYS_MAX) and a range read
+ * O(log n + k) whatever the mix of writes and scans. Appending increasing
+ * keys (log positions) only ever touches the last chunk.
  */
 export class SortedKeyMap<V> {
   #entries = new Map<string, V>();
-  #sorted: string[] = [];
-  #pending: string[] = [];
-  #deletedSinceMerge = false;
+  /** Non-empty sorted chunks; every key of chunk i is below every key of chunk i + 1. */
+  #chunks: string[][] = [];
 
   get size(): number {
     return this.#entries.size;
@@ -53,55 +57,87 @@ export class SortedKeyMap<V> {
     return this.#entries.get(key);
   }
 
-  set(key: string, entry: V): void {
-    if (!this.#entries.has(key)) this.#pending.push(key);
-    this.#entries.set(key, entry);
+  set(key: string, value: V): void {
+    if (!this.#entries.has(key)) this.#insertKey(key);
+    this.#entries.set(key, value);
   }
 
   delete(key: string): void {
-    if (this.#entries.delete(key)) this.#deletedSinceMerge = true;
+    if (!this.#entries.delete(key)) return;
+    const chunkIndex = this.#chunkFor(key);
+    const chunk = this.#chunks[chunkIndex]!;
+    chunk.splice(lowerBound(chunk, key), 1);
+    if (chunk.length === 0) this.#chunks.splice(chunkIndex, 1);
   }
 
-  /** Load entries already in strictly ascending key order (from a checkpoint). */
-  loadSorted(keys: string[], entries: V[]): void {
-    if (this.#entries.size !== 0) throw new Error("loadSorted needs an empty index");
-    for (let i = 0; i < keys.length; i++) this.#entries.set(keys[i]!, entries[i]!);
-    this.#sorted = keys;
+  /** Load keys already in strictly ascending order into an empty map (from a checkpoint). */
+  loadSorted(keys: string[], values: V[]): void {
+    if (this.#entries.size !== 0) throw new Error("loadSorted needs an empty map");
+    for (let i = 0; i < keys.length; i++) this.#entries.set(keys[i]!, values[i]!);
+    for (let i = 0; i < keys.length; i += CHUNK_KEYS_MAX / 2) this.#chunks.push(keys.slice(i, i + CHUNK_KEYS_MAX / 2));
   }
 
   /** Keys in [start, end) in order (or reverse), at most `limit`. */
   range(start: string | undefined, end: string | undefined, limit: number, reverse: boolean): string[] {
-    this.#merge();
-    const sorted = this.#sorted;
-    const from = start === undefined ? 0 : lowerBound(sorted, start);
-    const to = end === undefined ? sorted.length : lowerBound(sorted, end);
     const out: string[] = [];
-    if (reverse) for (let i = to - 1; i >= from && out.length < limit; i--) out.push(sorted[i]!);
-    else for (let i = from; i < to && out.length < limit; i++) out.push(sorted[i]!);
+    const chunks = this.#chunks;
+    if (chunks.length === 0 || limit <= 0) return out;
+    const inRange = (key: string) => (start === undefined || key >= start) && (end === undefined || key < end);
+    if (!reverse) {
+      let c = start === undefined ? 0 : this.#chunkFor(start);
+      let i = start === undefined ? 0 : lowerBound(chunks[c]!, start);
+      for (; c < chunks.length && out.length < limit; c++, i = 0) {
+        const chunk = chunks[c]!;
+        for (; i < chunk.length && out.length < limit; i++) {
+          if (!inRange(chunk[i]!)) return out;
+          out.push(chunk[i]!);
+        }
+      }
+      return out;
+    }
+    let c = end === undefined ? chunks.length - 1 : this.#chunkFor(end);
+    let i = end === undefined ? chunks[c]!.length - 1 : lowerBound(chunks[c]!, end) - 1;
+    for (; c >= 0 && out.length < limit; c--, i = c >= 0 ? chunks[c]!.length - 1 : 0) {
+      const chunk = chunks[c]!;
+      for (; i >= 0 && out.length < limit; i--) {
+        if (!inRange(chunk[i]!)) return out;
+        out.push(chunk[i]!);
+      }
+    }
     return out;
   }
 
-  /** Every key in ascending order with its entry, for a checkpoint. */
+  /** Every key in ascending order with its value, for a checkpoint. */
   sortedEntries(): { keys: string[]; entries: V[] } {
-    this.#merge();
-    return { keys: this.#sorted.slice(), entries: this.#sorted.map((key) => this.#entries.get(key)!) };
+    const keys = this.#chunks.flat();
+    return { keys, entries: keys.map((key) => this.#entries.get(key)!) };
   }
 
-  #merge(): void {
-    if (this.#pending.length === 0 && !this.#deletedSinceMerge) return;
-    const pending = this.#pending.sort();
-    const merged: string[] = [];
-    let i = 0;
-    let j = 0;
-    while (i < this.#sorted.length || j < pending.length) {
-      const takeSorted = j >= pending.length || (i < this.#sorted.length && this.#sorted[i]! <= pending[j]!);
-      const next = takeSorted ? this.#sorted[i++]! : pending[j++]!;
-      if (!this.#entries.has(next)) continue;
-      if (merged.length > 0 && merged[merged.length - 1] === next) continue;
-      merged.push(next);
+  /** The chunk that holds `key` or would: the first whose last key is >= key, else the last chunk. */
+  #chunkFor(key: string): number {
+    const chunks = this.#chunks;
+    let low = 0;
+    let high = chunks.length - 1;
+    while (low < high) {
+      const mid = (low + high) >>> 1;
+      const chunk = chunks[mid]!;
+      if (chunk[chunk.length - 1]! < key) low = mid + 1;
+      else high = mid;
     }
-    this.#sorted = merged;
-    this.#pending = [];
-    this.#deletedSinceMerge = false;
+    return low;
+  }
+
+  #insertKey(key: string): void {
+    if (this.#chunks.length === 0) {
+      this.#chunks.push([key]);
+      return;
+    }
+    const chunkIndex = this.#chunkFor(key);
+    const chunk = this.#chunks[chunkIndex]!;
+    if (chunk[chunk.length - 1]! < key) chunk.push(key);
+    else chunk.splice(lowerBound(chunk, key), 0, key);
+    if (chunk.length > CHUNK_KEYS_MAX) {
+      this.#chunks.splice(chunkIndex + 1, 0, chunk.splice(CHUNK_KEYS_MAX / 2));
+    }
   }
 }

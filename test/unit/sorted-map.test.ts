@@ -1,0 +1,50 @@
+import { describe, expect, test } from "bun:test";
+import { CHUNK_KEYS_MAX, SortedKeyMap } from "../../src/storage/sorted-map.ts";
+import { seededRandom } from "../../src/raft/index.ts";
+
+describe("SortedKeyMap", () => {
+  test("property: random inserts, deletes and ranges match a sorted array model across many chunks (seeded)", () => {
+    for (const seed of [1, 2, 3]) {
+      const random = seededRandom(seed);
+      const map = new SortedKeyMap<number>();
+      const model = new Map<string, number>();
+      const key = () => String.fromCharCode(97 + Math.floor(random() * 4)) + Math.floor(random() * 5000).toString(36);
+      for (let step = 0; step < 20_000; step++) {
+        const k = key();
+        if (random() < 0.3) {
+          map.delete(k);
+          model.delete(k);
+        } else {
+          map.set(k, step);
+          model.set(k, step);
+        }
+        if (step % 997 === 0) {
+          const sorted = [...model.keys()].sort();
+          const [a, b] = [key(), key()].sort();
+          const limit = 1 + Math.floor(random() * 2000);
+          const forward = sorted.filter((x) => x >= a! && x < b!);
+          expect(map.range(a, b, limit, false)).toEqual(forward.slice(0, limit));
+          expect(map.range(a, b, limit, true)).toEqual(forward.reverse().slice(0, limit));
+          expect(map.range(undefined, undefined, 1_000_000, false)).toEqual(sorted);
+          expect(map.range(undefined, a, 3, true)).toEqual(sorted.filter((x) => x < a!).reverse().slice(0, 3));
+        }
+      }
+      expect(map.size).toBe(model.size);
+      expect(map.sortedEntries().keys).toEqual([...model.keys()].sort());
+      expect(map.size).toBeGreaterThan(CHUNK_KEYS_MAX * 4);
+    }
+  });
+
+  test("loadSorted then inserts keep order; increasing appends stay ordered", () => {
+    const keys = Array.from({ length: 3000 }, (_, i) => `k${String(i * 2).padStart(6, "0")}`);
+    const map = new SortedKeyMap<number>();
+    map.loadSorted(keys, keys.map((_, i) => i));
+    map.set("k000001", -1);
+    map.set("z", -2);
+    const all = map.range(undefined, undefined, 10_000, false);
+    expect(all.length).toBe(3002);
+    expect(all).toEqual([...all].sort());
+    expect(map.range("k000001", "k000003", 10, false)).toEqual(["k000001", "k000002"]);
+    expect(() => map.loadSorted(["a"], [1])).toThrow();
+  });
+});
