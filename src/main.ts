@@ -10,10 +10,11 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { ConfigError, envLayer, flagLayer, parseConfigFile, resolveConfig, type Config } from "./config/index.ts";
-import { openLedgerServer } from "./server.ts";
+import { openClusterServer, openLedgerServer } from "./server.ts";
 import { loadOrCreateSigner, SIGNING_KEY_FILE } from "../adapters/runtime/keyfile.ts";
 import { openStorage, runtimeName, type StorageChoice } from "../adapters/runtime/storage.ts";
 import { serve } from "../adapters/runtime/serve.ts";
+import { verifierKeyString } from "./checkpoint/index.ts";
 import { runtimeHasher } from "../adapters/runtime/hasher.ts";
 import { DataDirLockedError, lockDataDir } from "../adapters/runtime/lock.ts";
 
@@ -33,6 +34,13 @@ Flags (beat SCRIBE_<SECTION>_<KEY> env variables, which beat the config file):
   --storage NAME    auto|memory|sqlite|fs|denokv (storage.adapter, default auto:
                     sqlite on Bun, denokv on Deno, fs on Node)
   --help            print this help
+
+A [cluster] section (peers, secret) makes the node a Raft cluster member serving
+peers on network.raft_port; see config-node1.toml.
+
+       bun run src/main.ts keygen FILE [KEY_NAME]
+                    create a checkpoint signing key file (if missing) and print its
+                    verifier key; point every cluster node's ledger.signing_key_file at it
 
 Example: SCRIBE_NETWORK_CLIENT_PORT=9000 bun run src/main.ts --data-dir /var/lib/scribe
 `;
@@ -69,14 +77,23 @@ async function loadConfig(argv: string[]): Promise<Config | undefined> {
   return resolveConfig(fileLayer, envLayer(process.env), flagLayer(parsed.flags));
 }
 
+async function keygen(args: string[]): Promise<void> {
+  if (args.length < 1 || args.length > 2) throw new ConfigError("usage: keygen FILE [KEY_NAME]");
+  const { signer, created } = await loadOrCreateSigner(args[0]!, args[1] ?? "scribe-ledger");
+  console.log(`${created ? "created" : "exists"}: ${args[0]}`);
+  console.log(`verifier key: ${verifierKeyString(signer)}`);
+}
+
 async function main(argv: string[]): Promise<void> {
+  if (argv[0] === "keygen") return keygen(argv.slice(1));
   const config = await loadConfig(argv);
   if (config === undefined) return;
+  if (config.cluster !== undefined) return mainCluster(config);
   const unlock = await lockDataDir(config.node.data_dir);
   const storage = await openStorage(config.storage.adapter as StorageChoice, config.node.data_dir, {
     segmentBytes: config.storage.segment_size,
   });
-  const { signer, created } = await loadOrCreateSigner(join(config.node.data_dir, SIGNING_KEY_FILE), config.ledger.key_name);
+  const { signer, created } = await loadOrCreateSigner(signingKeyPath(config), config.ledger.key_name);
   const server = await openLedgerServer({
     config,
     storage,
@@ -102,6 +119,47 @@ async function main(argv: string[]): Promise<void> {
     await listening.stop();
     await server.close();
     await unlock();
+    console.log("stopped cleanly");
+    process.exit(0);
+  };
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+}
+
+function signingKeyPath(config: Config): string {
+  return config.ledger.signing_key_file ?? join(config.node.data_dir, SIGNING_KEY_FILE);
+}
+
+const onFatal = (error: unknown) => {
+  console.error("fatal: storage commit failed; stopping so a restart recovers from durable state:", error);
+  process.exit(70);
+};
+
+/** A Raft cluster member: the client API on client_port, peers on raft_port. */
+async function mainCluster(config: Config): Promise<void> {
+  const storage = await openStorage(config.storage.adapter as StorageChoice, config.node.data_dir, {
+    segmentBytes: config.storage.segment_size,
+  });
+  const { signer, created } = await loadOrCreateSigner(signingKeyPath(config), config.ledger.key_name);
+  const server = await openClusterServer({ config, storage, signer, hasher: await runtimeHasher(), onFatal });
+  const host = config.network.listen_addr;
+  const peers = await serve({ fetch: server.peerFetch, hostname: host, port: config.network.raft_port! });
+  const listening = await serve({ fetch: server.app.fetch, hostname: host, port: config.network.client_port });
+  server.node.start();
+  console.log(`scribe-ledger node ${config.node.id} (Raft cluster of ${config.cluster!.peers.length}) on ${runtimeName()} with ${storage.name} storage`);
+  console.log(`data dir: ${config.node.data_dir}${created ? " (new signing key created)" : ""}`);
+  console.log(`verifier key: ${server.node.ledger.checkpoints.verifierKey}`);
+  console.log(`tree size: ${server.node.ledger.treeSize}`);
+  console.log(`raft peers on ${host}:${peers.port}`);
+  console.log(`listening on http://${host}:${listening.port}`);
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`${signal}: stopping`);
+    await listening.stop();
+    await server.close();
+    await peers.stop();
     console.log("stopped cleanly");
     process.exit(0);
   };

@@ -12,6 +12,9 @@ import { CheckpointIssuer } from "./ledger/checkpoints.ts";
 import { LocalNode } from "./node/local-node.ts";
 import { defaultHasher, type Hasher } from "./merkle/index.ts";
 import { type Signer } from "./checkpoint/index.ts";
+import { RaftNode } from "./node/raft-node.ts";
+import { RaftLogStorage } from "./node/raft-log-storage.ts";
+import { createPeerHandler, HttpTransport } from "./transport/index.ts";
 
 /** A running single node: its node, HTTP app and a way to stop it. */
 export interface LedgerServer {
@@ -74,4 +77,69 @@ export async function openLedgerServer(options: {
     queueDepth: () => node.queueDepth,
   });
   return { node, app, metrics, close: () => node.close() };
+}
+
+/** A running cluster member: its Raft node, the client HTTP app and the fetch handler of its Raft port. */
+export interface ClusterServer {
+  node: RaftNode;
+  app: Hono;
+  metrics: Metrics;
+  /** Serve this on `network.raft_port`. */
+  peerFetch: (request: Request) => Promise<Response>;
+  close(): Promise<void>;
+}
+
+/** Timeout of one message POST to a peer. */
+const PEER_REQUEST_TIMEOUT_MS = 5_000;
+
+/** Open the ledger in `storage` and wire a Raft cluster member (config must have [cluster]). Call `node.start()` once serving. */
+export async function openClusterServer(options: {
+  config: Config;
+  storage: Storage;
+  signer: Signer;
+  hasher?: Hasher;
+  now?: () => number;
+  onFatal?: (error: unknown) => void;
+}): Promise<ClusterServer> {
+  const { config, storage } = options;
+  const cluster = config.cluster;
+  if (cluster === undefined) throw new Error("assertion: openClusterServer needs a [cluster] config");
+  const now = options.now ?? Date.now;
+  const nodeId = Number(config.node.id);
+  const checkpoints = new CheckpointIssuer({ signer: options.signer, origin: config.ledger.origin });
+  const ledger = await Ledger.open({ storage, hasher: options.hasher ?? defaultHasher, checkpoints, immutable: config.ledger.immutable });
+  const log = await RaftLogStorage.open(storage, cluster.peers.map((peer) => peer.id));
+  const transport = new HttpTransport({
+    peers: new Map(cluster.peers.filter((peer) => peer.id !== nodeId).map((peer) => [peer.id, peer.raft_address])),
+    secret: cluster.secret,
+    requestTimeoutMs: PEER_REQUEST_TIMEOUT_MS,
+    now,
+  });
+  const limits = httpLimits(config);
+  const node = new RaftNode({
+    nodeId,
+    peers: cluster.peers.map((peer) => ({ id: peer.id, clientAddress: peer.client_address })),
+    ledger,
+    storage,
+    log,
+    transport,
+    now,
+    tickMs: config.consensus.tick_ms,
+    electionTicks: config.consensus.election_timeout,
+    heartbeatTicks: config.consensus.heartbeat_timeout,
+    leaderWaitMs: cluster.leader_wait_ms,
+    requestTimeoutMs: cluster.request_timeout_ms,
+    commandLimits: limits,
+    onFatal: options.onFatal,
+    limits: {
+      queueCommandsMax: config.limits.write_queue_commands_max,
+      queueBytesMax: config.limits.write_queue_bytes_max,
+      groupCommandsMax: config.limits.group_commands_max,
+      groupBytesMax: config.limits.group_bytes_max,
+    },
+  });
+  const metrics = new Metrics();
+  const app = createApp({ node, limits, metrics, storageBytes: () => storage.sizeBytes(), queueDepth: () => node.queueDepth });
+  const peerFetch = createPeerHandler({ secret: cluster.secret, handler: node, bodyBytesMax: config.limits.body_bytes_max * 2 });
+  return { node, app, metrics, peerFetch, close: () => node.close() };
 }

@@ -33,9 +33,13 @@ const ConfigSchema = v.strictObject({
     s3_endpoint: v.optional(v.string()),
   }),
   consensus: v.strictObject({
+    /** Election timeout in ticks (randomized in [n, 2n) by the core). */
     election_timeout: positive,
+    /** Leader heartbeat interval in ticks; must be below election_timeout. */
     heartbeat_timeout: positive,
     max_log_entries: positive,
+    /** Length of one Raft tick in milliseconds. */
+    tick_ms: v.pipe(positive, v.maxValue(60_000)),
   }),
   ledger: v.strictObject({
     /** Refuse a second version of any key and every delete. */
@@ -48,6 +52,8 @@ const ConfigSchema = v.strictObject({
     value_bytes_max: v.pipe(positive, v.maxValue(1024 * 1024 * 1024)),
     batch_operations_max: v.pipe(positive, v.maxValue(100_000)),
     batch_bytes_max: positive,
+    /** Checkpoint signing key file; default <data_dir>/checkpoint.key. Every node of a cluster must use the same key. */
+    signing_key_file: v.optional(v.pipe(v.string(), v.minLength(1))),
   }),
   limits: v.strictObject({
     body_bytes_max: positive,
@@ -59,6 +65,29 @@ const ConfigSchema = v.strictObject({
     group_commands_max: positive,
     group_bytes_max: positive,
   }),
+  /** Present = this node is a member of a Raft cluster; absent = a single node. */
+  cluster: v.optional(
+    v.strictObject({
+      /** Shared secret every peer request carries (Authorization: Bearer); at least 16 characters. */
+      secret: v.pipe(v.union([v.string(), v.number()]), v.transform(String), v.minLength(16, "must be at least 16 characters")),
+      /** Every founding member, this node included. Ids are positive integers. */
+      peers: v.pipe(
+        v.array(v.strictObject({
+          id: v.pipe(positive, v.maxValue(2 ** 31)),
+          /** host:port of the member's HTTP API (used for leader reports). */
+          client_address: v.pipe(v.string(), v.minLength(1)),
+          /** host:port (or URL) of the member's Raft port. */
+          raft_address: v.pipe(v.string(), v.minLength(1)),
+        })),
+        v.minLength(1),
+        v.maxLength(64),
+      ),
+      /** How long a write or linearizable read waits for a leader before 503. */
+      leader_wait_ms: v.optional(positive, 3000),
+      /** How long a proposed write may take to commit and apply before 503 (its outcome is then unknown). */
+      request_timeout_ms: v.optional(positive, 10_000),
+    }),
+  ),
 });
 
 /** The validated configuration. */
@@ -69,7 +98,7 @@ export const DEFAULT_CONFIG: Config = {
   node: { id: "1", data_dir: "./data" },
   network: { listen_addr: "127.0.0.1", client_port: 8080 },
   storage: { adapter: "auto" },
-  consensus: { election_timeout: 10, heartbeat_timeout: 3, max_log_entries: 1000 },
+  consensus: { election_timeout: 10, heartbeat_timeout: 3, max_log_entries: 1000, tick_ms: 100 },
   ledger: {
     immutable: false,
     origin: "scribe-ledger",
@@ -119,7 +148,7 @@ export function parseConfigFile(text: string, path: string): Layer {
   }
 }
 
-const SECTIONS = Object.keys(DEFAULT_CONFIG) as Array<keyof Config>;
+const SECTIONS = [...Object.keys(DEFAULT_CONFIG), "cluster"] as Array<keyof Config>;
 
 /** Turn an env value into the type its default has, so "8080" validates as a port. */
 function coerce(raw: string): unknown {
@@ -174,5 +203,17 @@ export function resolveConfig(...layers: Layer[]): Config {
   if (config.limits.page_size_default > config.limits.page_size_max) {
     throw new ConfigError("config: limits.page_size_default must not exceed limits.page_size_max");
   }
+  if (config.cluster !== undefined) checkCluster(config);
   return config;
+}
+
+function checkCluster(config: Config): void {
+  if (config.consensus.heartbeat_timeout >= config.consensus.election_timeout) {
+    throw new ConfigError("config: consensus.heartbeat_timeout must be below consensus.election_timeout");
+  }
+  const peers = config.cluster!.peers;
+  if (new Set(peers.map((peer) => peer.id)).size !== peers.length) throw new ConfigError("config: cluster.peers: ids must be distinct");
+  const self = peers.find((peer) => String(peer.id) === config.node.id);
+  if (self === undefined) throw new ConfigError(`config: node.id ${config.node.id} must be the id of one of cluster.peers`);
+  if (config.network.raft_port === undefined) throw new ConfigError("config: network.raft_port is required with [cluster]");
 }

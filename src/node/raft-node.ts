@@ -1,0 +1,478 @@
+/**
+ * A Raft-replicated ledger node: drives the pure Raft core (`RawNode`) at the
+ * edge with a tick timer, the peer transport and the storage port, and applies
+ * committed entries to the ledger state machine.
+ *
+ * Per Ready, strictly in order: persist entries and hard state in ONE durable
+ * storage commit; send messages (persist before send); apply committed
+ * entries (ledger prepare -> one storage commit holding the ledger writes and
+ * the applied Raft index -> publish); serve read states; advance. A failed
+ * storage commit fail-stops the node, as in LocalNode.
+ *
+ * Writes: the leader groups the commands that arrive in one event-loop turn
+ * into one entry stamped with its clock; a follower forwards each command to
+ * the leader and answers once its own state has applied the entry. Reads:
+ * ReadIndex, asked of the leader when this node is a follower.
+ */
+import { type Storage } from "../storage/index.ts";
+import { commandSizeBytes, validateCommand, type LedgerLimits, type WriteCommand } from "../ledger/commands.ts";
+import { type Ledger } from "../ledger/ledger.ts";
+import { type Entry as LedgerEntry } from "../ledger/entry.ts";
+import {
+  BatchTooLargeError, DeleteNotAllowedError, ImmutableKeyError, InvalidKeyError, InvalidRequestError, KeyNotFoundError,
+  KeyTooLongError, LedgerError, PreconditionFailedError, ValueTooLargeError,
+} from "../ledger/errors.ts";
+import { NONE, ProposalDroppedError, RawNode, seededRandom, type Entry, type Message, type NodeId, type Ready } from "../raft/index.ts";
+import { PeerRequestError, type ForwardReply, type HttpTransport, type PeerHandler, type ReadIndexReply } from "../transport/index.ts";
+import { DEFAULT_WRITE_QUEUE_LIMITS, type WriteQueueLimits } from "./local-node.ts";
+import { appliedIndexOp, type RaftLogStorage } from "./raft-log-storage.ts";
+import { decodeProposal, encodeProposal, type ProposedCommand } from "./proposal.ts";
+import { NodeUnavailableError, type Consistency, type LedgerNode, type MemberStatus, type NodeStatus, type WriteOutcome } from "./index.ts";
+
+/** A founding member of the cluster. */
+export interface RaftPeer {
+  id: NodeId;
+  /** host:port of its HTTP API. */
+  clientAddress: string;
+}
+
+/** Options of {@link RaftNode}. */
+export interface RaftNodeOptions {
+  nodeId: NodeId;
+  /** Every member, this node included. */
+  peers: RaftPeer[];
+  ledger: Ledger;
+  storage: Storage;
+  log: RaftLogStorage;
+  transport: HttpTransport;
+  now: () => number;
+  tickMs: number;
+  electionTicks: number;
+  heartbeatTicks: number;
+  /** How long a write or linearizable read waits for a leader (or a read index) before 503. */
+  leaderWaitMs: number;
+  /** How long a proposed write may take to apply before 503. */
+  requestTimeoutMs: number;
+  commandLimits: LedgerLimits;
+  limits?: WriteQueueLimits;
+  onFatal?: (error: unknown) => void;
+}
+
+interface PendingWrite {
+  resolve: (result: { outcome: WriteOutcome; raftIndex: number }) => void;
+  reject: (error: unknown) => void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+interface QueuedProposal extends ProposedCommand {
+  sizeBytes: number;
+}
+
+/** Codes of errors a leader may send back for a forwarded write, and their types (so they map to the same status). */
+const REMOTE_ERROR_TYPES: Record<string, { prototype: LedgerError }> = {
+  invalid_key: InvalidKeyError, key_too_long: KeyTooLongError, value_too_large: ValueTooLargeError, not_found: KeyNotFoundError,
+  precondition_failed: PreconditionFailedError, immutable: ImmutableKeyError, delete_not_allowed: DeleteNotAllowedError,
+  invalid_request: InvalidRequestError, batch_too_large: BatchTooLargeError,
+};
+
+function remoteError(code: string, message: string): LedgerError {
+  const type = REMOTE_ERROR_TYPES[code];
+  if (type === undefined) return new NodeUnavailableError(`leader: ${message}`, 1);
+  const error = new LedgerError(code, message);
+  Object.setPrototypeOf(error, type.prototype);
+  return error;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+/** Poll interval while waiting for a leader to be known. */
+const LEADER_POLL_MS = 25;
+
+export class RaftNode implements LedgerNode, PeerHandler {
+  readonly #options: RaftNodeOptions;
+  readonly #limits: WriteQueueLimits;
+  readonly #raw: RawNode;
+  readonly #addresses: Map<NodeId, string>;
+  readonly #bootId = crypto.getRandomValues(new Uint32Array(2)).join("-");
+  #requestCounter = 0;
+  #appliedIndex: number;
+  readonly #pending = new Map<string, PendingWrite>();
+  #proposalQueue: QueuedProposal[] = [];
+  #proposalFlush: ReturnType<typeof setTimeout> | undefined;
+  readonly #readWaiters = new Map<string, Array<(index: number | undefined) => void>>();
+  #readBatch: Array<(index: number | undefined) => void> | undefined;
+  #appliedWaiters: Array<{ index: number; resolve: () => void }> = [];
+  #ticker: ReturnType<typeof setInterval> | undefined;
+  #pumping: Promise<void> | undefined;
+  #closed = false;
+  #failure: unknown;
+
+  constructor(options: RaftNodeOptions) {
+    this.#options = options;
+    this.#limits = options.limits ?? DEFAULT_WRITE_QUEUE_LIMITS;
+    this.#addresses = new Map(options.peers.map((peer) => [peer.id, peer.clientAddress]));
+    const seed = (options.now() ^ (options.nodeId * 0x9e3779b1)) >>> 0;
+    this.#raw = new RawNode(
+      { id: options.nodeId, electionTicks: options.electionTicks, heartbeatTicks: options.heartbeatTicks, random: seededRandom(seed) },
+      options.log,
+    );
+    // The bootstrap snapshot (index 1) holds no ledger state; everything after it is replayed or skipped.
+    this.#appliedIndex = Math.max(options.log.appliedIndex, 1);
+  }
+
+  /** Start ticking. */
+  start(): void {
+    this.#ticker = setInterval(() => {
+      if (this.#stopped()) return;
+      this.#raw.tick();
+      this.#kick();
+    }, this.#options.tickMs);
+  }
+
+  get ledger(): Ledger {
+    return this.#options.ledger;
+  }
+
+  #stopped(): boolean {
+    return this.#closed || this.#failure !== undefined;
+  }
+
+  #refusal(): NodeUnavailableError | undefined {
+    if (this.#failure !== undefined) return new NodeUnavailableError(`node stopped after a storage failure: ${String(this.#failure)}`, 5);
+    if (this.#closed) return new NodeUnavailableError("node is shutting down", 1);
+    return undefined;
+  }
+
+  // ---- the Ready loop ----
+
+  #kick(): void {
+    if (this.#pumping !== undefined || this.#stopped()) return;
+    this.#pumping = this.#pump().finally(() => {
+      this.#pumping = undefined;
+    });
+  }
+
+  async #pump(): Promise<void> {
+    try {
+      while (!this.#stopped() && this.#raw.hasReady()) await this.#handleReady(this.#raw.ready());
+    } catch (error) {
+      this.#fail(error);
+    }
+  }
+
+  async #handleReady(ready: Ready): Promise<void> {
+    if (ready.snapshot !== undefined) throw new Error("assertion: snapshots are not supported yet (no log compaction)");
+    const ops = this.#options.log.persistOps(ready.entries, ready.hardState);
+    if (ops.length > 0) await this.#options.storage.commit(ops);
+    this.#options.log.markPersisted(ready.entries, ready.hardState);
+    this.#options.transport.send(ready.messages);
+    if (ready.softState !== undefined && ready.softState.role !== "leader") {
+      // A deposed leader's pending reads will never be confirmed; their callers look for the new leader.
+      for (const batch of this.#readWaiters.values()) for (const waiter of batch) waiter(undefined);
+      this.#readWaiters.clear();
+    }
+    await this.#apply(ready.committedEntries);
+    for (const state of ready.readStates) {
+      const key = contextKey(state.context);
+      for (const resolve of this.#readWaiters.get(key) ?? []) resolve(state.index);
+      this.#readWaiters.delete(key);
+    }
+    this.#raw.advance(ready);
+  }
+
+  async #apply(entries: readonly Entry[]): Promise<void> {
+    for (const entry of entries) {
+      if (entry.index <= this.#appliedIndex) continue;
+      if (entry.type !== "normal" || entry.data.length === 0) {
+        // No-ops and membership entries change no ledger state; nothing to make durable.
+        this.#appliedIndex = entry.index;
+        continue;
+      }
+      const proposal = decodeProposal(entry.data);
+      const prepared = await this.ledger.prepare(proposal.commands.map((item) => item.command), proposal.timestampMs);
+      prepared.ops.push(appliedIndexOp(entry.index));
+      await this.#options.storage.commit(prepared.ops);
+      this.ledger.publish(prepared);
+      this.#appliedIndex = entry.index;
+      prepared.results.forEach((result, i) => {
+        const pending = this.#pending.get(proposal.commands[i]!.requestId);
+        if (pending === undefined) return;
+        this.#pending.delete(proposal.commands[i]!.requestId);
+        clearTimeout(pending.timer);
+        if (result.ok) pending.resolve({ outcome: { applied: result.applied, treeSize: result.treeSize }, raftIndex: entry.index });
+        else pending.reject(result.error);
+      });
+    }
+    if (this.#appliedWaiters.length > 0) {
+      const ready = this.#appliedWaiters.filter((waiter) => waiter.index <= this.#appliedIndex);
+      this.#appliedWaiters = this.#appliedWaiters.filter((waiter) => waiter.index > this.#appliedIndex);
+      for (const waiter of ready) waiter.resolve();
+    }
+  }
+
+  #fail(error: unknown): void {
+    if (this.#failure !== undefined) return;
+    this.#failure = error;
+    clearInterval(this.#ticker);
+    const refusal = this.#refusal()!;
+    for (const pending of this.#pending.values()) {
+      clearTimeout(pending.timer);
+      pending.reject(refusal);
+    }
+    this.#pending.clear();
+    this.#options.onFatal?.(error);
+  }
+
+  // ---- writes ----
+
+  async write(command: WriteCommand): Promise<WriteOutcome> {
+    const deadline = this.#options.now() + this.#options.leaderWaitMs;
+    for (;;) {
+      const refusal = this.#refusal();
+      if (refusal !== undefined) throw refusal;
+      const lead = this.#raw.status().lead;
+      if (lead === this.#options.nodeId) return (await this.#proposeLocal(command)).outcome;
+      if (lead !== NONE) {
+        const outcome = await this.#forward(lead, command);
+        if (outcome !== undefined) return outcome;
+      }
+      if (this.#options.now() >= deadline) throw new NodeUnavailableError("no Raft leader is known; retry later", 1);
+      await sleep(LEADER_POLL_MS);
+    }
+  }
+
+  /** Forward to the leader; undefined when it says it no longer leads (nothing was proposed, so a retry is safe). */
+  async #forward(lead: NodeId, command: WriteCommand): Promise<WriteOutcome | undefined> {
+    let reply: ForwardReply;
+    try {
+      reply = await this.#options.transport.forwardWrite(lead, command, this.#options.requestTimeoutMs);
+    } catch (error) {
+      throw new NodeUnavailableError(`forwarding the write to leader ${lead} failed (its outcome is unknown): ${(error as Error).message}`, 1);
+    }
+    if (reply.kind === "notLeader") return undefined;
+    if (reply.kind === "refused") throw remoteError(reply.code, reply.message);
+    // Read-your-writes on this node: answer once the entry is applied here too.
+    await this.#waitApplied(reply.raftIndex, this.#options.now() + this.#options.requestTimeoutMs);
+    return { applied: reply.applied, treeSize: reply.treeSize };
+  }
+
+  #proposeLocal(command: WriteCommand): Promise<{ outcome: WriteOutcome; raftIndex: number }> {
+    if (this.#pending.size >= this.#limits.queueCommandsMax) {
+      return Promise.reject(new NodeUnavailableError("write queue is full; retry later", 1));
+    }
+    const requestId = `${this.#bootId}-${this.#requestCounter++}`;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(requestId);
+        reject(new NodeUnavailableError(`write not applied within ${this.#options.requestTimeoutMs} ms; its outcome is unknown`, 1));
+      }, this.#options.requestTimeoutMs);
+      this.#pending.set(requestId, { resolve, reject, timer });
+      this.#proposalQueue.push({ requestId, command, sizeBytes: commandSizeBytes(command) });
+      // Every command arriving in this event-loop turn joins one entry (one timestamp, one apply commit).
+      this.#proposalFlush ??= setTimeout(() => this.#flushProposals(), 0);
+    });
+  }
+
+  #flushProposals(): void {
+    this.#proposalFlush = undefined;
+    const queue = this.#proposalQueue;
+    this.#proposalQueue = [];
+    const datas: Uint8Array[] = [];
+    const timestampMs = this.#options.now();
+    for (let start = 0; start < queue.length;) {
+      let end = start;
+      let bytes = 0;
+      while (end < queue.length && end - start < this.#limits.groupCommandsMax && (end === start || bytes + queue[end]!.sizeBytes <= this.#limits.groupBytesMax)) {
+        bytes += queue[end++]!.sizeBytes;
+      }
+      datas.push(encodeProposal({ timestampMs, commands: queue.slice(start, end) }));
+      start = end;
+    }
+    try {
+      this.#raw.proposeBatch(datas);
+    } catch (error) {
+      if (!(error instanceof ProposalDroppedError)) throw error;
+      for (const { requestId } of queue) this.#rejectPending(requestId, new NodeUnavailableError("leadership changed before the write was proposed; retry", 1));
+      return;
+    }
+    this.#kick();
+  }
+
+  #rejectPending(requestId: string, error: unknown): void {
+    const pending = this.#pending.get(requestId);
+    if (pending === undefined) return;
+    this.#pending.delete(requestId);
+    clearTimeout(pending.timer);
+    pending.reject(error);
+  }
+
+  /** Resolves once `index` is applied here; resolves anyway at `deadlineMs` (the caller decides what that means). */
+  #waitApplied(index: number, deadlineMs: number): Promise<boolean> {
+    if (index <= this.#appliedIndex) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), Math.max(0, deadlineMs - this.#options.now()));
+      this.#appliedWaiters.push({ index, resolve: () => { clearTimeout(timer); resolve(true); } });
+    });
+  }
+
+  // ---- reads ----
+
+  async readBarrier(consistency: Consistency): Promise<void> {
+    const refusal = this.#refusal();
+    if (refusal !== undefined) throw refusal;
+    if (consistency === "stale") return;
+    const deadline = this.#options.now() + this.#options.leaderWaitMs;
+    const index = await this.#readIndexAnywhere(deadline);
+    if (!(await this.#waitApplied(index, deadline))) {
+      throw new NodeUnavailableError(`this node has not applied up to the read index ${index} in time; retry`, 1);
+    }
+  }
+
+  async #readIndexAnywhere(deadline: number): Promise<number> {
+    for (;;) {
+      const refusal = this.#refusal();
+      if (refusal !== undefined) throw refusal;
+      const lead = this.#raw.status().lead;
+      const remainingMs = deadline - this.#options.now();
+      if (lead === this.#options.nodeId) {
+        const index = await this.#localReadIndex(remainingMs);
+        if (index !== undefined) return index;
+      } else if (lead !== NONE) {
+        try {
+          const reply = await this.#options.transport.readIndex(lead, Math.max(1, remainingMs));
+          if (reply.kind === "index") return reply.index;
+        } catch {
+          // The leader may have just failed; look again until the deadline.
+        }
+      }
+      if (this.#options.now() >= deadline) throw new NodeUnavailableError("no Raft leader confirmed a read index in time; retry later", 1);
+      await sleep(LEADER_POLL_MS);
+    }
+  }
+
+  /** The read index from the core, undefined when not leader or not confirmed within `timeoutMs`. */
+  #localReadIndex(timeoutMs: number): Promise<number | undefined> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(undefined), Math.max(1, timeoutMs));
+      const done = (index: number | undefined) => {
+        clearTimeout(timer);
+        resolve(index);
+      };
+      if (this.#readBatch !== undefined) {
+        this.#readBatch.push(done);
+        return;
+      }
+      // Reads arriving in one event-loop turn share one ReadIndex round (one heartbeat broadcast).
+      const batch: Array<(index: number | undefined) => void> = [done];
+      this.#readBatch = batch;
+      setTimeout(() => {
+        this.#readBatch = undefined;
+        const context = new TextEncoder().encode(`${this.#bootId}-r${this.#requestCounter++}`);
+        try {
+          this.#raw.readIndex(context);
+        } catch (error) {
+          if (!(error instanceof ProposalDroppedError)) throw error;
+          for (const waiter of batch) waiter(undefined);
+          return;
+        }
+        this.#readWaiters.set(contextKey(context), batch);
+        this.#kick();
+      }, 0);
+    });
+  }
+
+  // ---- the peer port ----
+
+  receive(messages: Message[]): void {
+    if (this.#stopped()) throw new PeerRequestError(503, "node is stopping");
+    for (const message of messages) {
+      if (message.to !== this.#options.nodeId) throw new PeerRequestError(400, `message for node ${message.to} sent to node ${this.#options.nodeId}`);
+      if (!this.#addresses.has(message.from)) throw new PeerRequestError(400, `message from unknown node ${message.from}`);
+    }
+    for (const message of messages) this.#raw.step(message);
+    this.#kick();
+  }
+
+  async forwardWrite(command: WriteCommand): Promise<ForwardReply> {
+    try {
+      validateCommand(command, this.#options.commandLimits);
+      const lead = this.#raw.status().lead;
+      if (lead !== this.#options.nodeId) return { kind: "notLeader", leaderId: lead };
+      const { outcome, raftIndex } = await this.#proposeLocal(command);
+      return { kind: "applied", applied: outcome.applied, treeSize: outcome.treeSize, raftIndex };
+    } catch (error) {
+      if (error instanceof LedgerError) return { kind: "refused", code: error.code, message: error.message };
+      throw error;
+    }
+  }
+
+  async readIndex(): Promise<ReadIndexReply> {
+    const lead = this.#raw.status().lead;
+    if (lead !== this.#options.nodeId) return { kind: "notLeader", leaderId: lead };
+    const index = await this.#localReadIndex(this.#options.leaderWaitMs);
+    if (index === undefined) throw new PeerRequestError(503, "leadership not confirmed in time");
+    return { kind: "index", index };
+  }
+
+  // ---- status and lifecycle ----
+
+  subscribe(listener: (entries: readonly LedgerEntry[], treeSize: number) => void): () => void {
+    return this.ledger.onPublish(listener);
+  }
+
+  status(): NodeStatus {
+    const raft = this.#raw.status();
+    const self = this.#options.nodeId;
+    const learner = raft.confState.learners.includes(self);
+    const role = raft.role === "leader" ? "leader" : raft.role === "follower" ? (learner ? "learner" : "follower") : "candidate";
+    const reachableMs = 2 * this.#options.electionTicks * this.#options.tickMs;
+    const member = (id: NodeId, memberRole: MemberStatus["role"]): MemberStatus => ({
+      id: String(id),
+      address: this.#addresses.get(id) ?? "",
+      role: memberRole,
+      reachable: id === self || this.#options.now() - this.#options.transport.lastSuccessMs(id) <= reachableMs,
+    });
+    return {
+      nodeId: String(self),
+      role,
+      term: raft.term,
+      leaderId: raft.lead === NONE ? undefined : String(raft.lead),
+      leaderAddress: raft.lead === NONE ? undefined : this.#addresses.get(raft.lead),
+      commitIndex: raft.commit,
+      appliedIndex: this.#appliedIndex,
+      treeSize: this.ledger.treeSize,
+      members: [
+        ...raft.confState.voters.map((id) => member(id, "voter")),
+        ...raft.confState.learners.map((id) => member(id, "learner")),
+      ],
+    };
+  }
+
+  unhealthyReason(): string | undefined {
+    if (this.#failure !== undefined) return `storage failure: ${String(this.#failure)}`;
+    if (this.#closed) return "shutting down";
+    return undefined;
+  }
+
+  /** Writes proposed here and not yet applied, for metrics. */
+  get queueDepth(): number {
+    return this.#pending.size;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#ticker);
+    clearTimeout(this.#proposalFlush);
+    const refusal = this.#refusal()!;
+    for (const { requestId } of this.#proposalQueue) this.#rejectPending(requestId, refusal);
+    this.#proposalQueue = [];
+    while (this.#pumping !== undefined) await this.#pumping;
+    for (const requestId of [...this.#pending.keys()]) this.#rejectPending(requestId, refusal);
+    this.#options.transport.close();
+    await this.#options.storage.close();
+  }
+}
+
+function contextKey(context: Uint8Array): string {
+  return new TextDecoder().decode(context);
+}

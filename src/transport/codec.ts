@@ -1,0 +1,183 @@
+/**
+ * CBOR wire shapes between peers: Raft messages, forwarded write commands
+ * and their outcomes. Everything is a fixed-order CBOR array (no maps), and
+ * every decoder checks the shape field by field and throws `WireFormatError`
+ * on anything else, so a malformed body is a 400 and never reaches the core.
+ */
+import { cbor, cborUint, decodeCbor } from "../ledger/entry.ts";
+import { type WriteCommand, type WriteOperation } from "../ledger/commands.ts";
+import { type AppliedOperation } from "../ledger/ledger.ts";
+import { type Entry, type Message, type MessageType, type Snapshot } from "../raft/index.ts";
+
+/** A peer sent bytes that do not decode to the expected shape. */
+export class WireFormatError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "WireFormatError";
+  }
+}
+
+/** Most messages in one batch POST. */
+export const MESSAGES_PER_BATCH_MAX = 10_000;
+/** Most operations in one forwarded command (the leader checks its own, smaller limit too). */
+const OPERATIONS_PER_COMMAND_MAX = 100_000;
+
+const MESSAGE_TYPES: readonly MessageType[] = [
+  "app", "appResp", "vote", "voteResp", "preVote", "preVoteResp", "heartbeat", "heartbeatResp", "snap", "timeoutNow",
+];
+
+function check(condition: boolean, what: string): asserts condition {
+  if (!condition) throw new WireFormatError(`malformed ${what}`);
+}
+const isUint = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) >= 0;
+const isBytes = (value: unknown): value is Uint8Array => value instanceof Uint8Array;
+const u = (value: number) => cborUint(value);
+
+/** Most nesting of arrays a wire value may have (a message holds entries holding bytes: 3). */
+const NESTING_MAX = 8;
+
+/**
+ * cbor-x decodes integers >= 2^32 written with the uint64 head (`cborUint`) as
+ * BigInt; turn safe ones back into numbers so shape checks see one type.
+ */
+export function withSafeIntegers(value: unknown, depth = 0): unknown {
+  if (typeof value === "bigint") return value >= 0n && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : value;
+  if (!Array.isArray(value)) return value;
+  if (depth >= NESTING_MAX) throw new WireFormatError("value nested too deeply");
+  for (let i = 0; i < value.length; i++) value[i] = withSafeIntegers(value[i], depth + 1);
+  return value;
+}
+
+/** Decode CBOR bytes, turning decoder failures into `WireFormatError`. */
+export function decodeWire(bytes: Uint8Array): unknown {
+  let raw: unknown;
+  try {
+    raw = decodeCbor(bytes);
+  } catch (error) {
+    throw new WireFormatError(`body is not CBOR: ${(error as Error).message}`);
+  }
+  return withSafeIntegers(raw);
+}
+
+function entryToWire(entry: Entry): unknown[] {
+  return [u(entry.index), u(entry.term), entry.type === "normal" ? 0 : 1, entry.data];
+}
+
+function entryFromWire(raw: unknown): Entry {
+  check(Array.isArray(raw) && raw.length === 4 && isUint(raw[0]) && isUint(raw[1]) && (raw[2] === 0 || raw[2] === 1) && isBytes(raw[3]), "entry");
+  return { index: raw[0], term: raw[1], type: raw[2] === 0 ? "normal" : "confChange", data: raw[3] };
+}
+
+function snapshotToWire(snapshot: Snapshot): unknown[] {
+  const { index, term, confState } = snapshot.metadata;
+  return [u(index), u(term), confState.voters.map(u), confState.learners.map(u), snapshot.data];
+}
+
+function snapshotFromWire(raw: unknown): Snapshot {
+  check(Array.isArray(raw) && raw.length === 5 && isUint(raw[0]) && isUint(raw[1]) && isBytes(raw[4]), "snapshot");
+  check(Array.isArray(raw[2]) && raw[2].every(isUint) && Array.isArray(raw[3]) && raw[3].every(isUint), "snapshot membership");
+  return { metadata: { index: raw[0], term: raw[1], confState: { voters: raw[2], learners: raw[3] } }, data: raw[4] };
+}
+
+/** Encode a batch of Raft messages for one POST. */
+export function encodeMessages(messages: readonly Message[]): Uint8Array {
+  return cbor.encode(messages.map((m) => [
+    MESSAGE_TYPES.indexOf(m.type), u(m.from), u(m.to), u(m.term), u(m.logTerm), u(m.index), m.entries.map(entryToWire),
+    u(m.commit), m.reject, u(m.rejectHint), m.snapshot === undefined ? null : snapshotToWire(m.snapshot), m.context ?? null,
+  ]));
+}
+
+/** Decode and validate a batch of Raft messages. */
+export function decodeMessages(bytes: Uint8Array): Message[] {
+  const raw = decodeWire(bytes);
+  check(Array.isArray(raw) && raw.length <= MESSAGES_PER_BATCH_MAX, "message batch");
+  return raw.map((m: unknown): Message => {
+    check(Array.isArray(m) && m.length === 12, "message");
+    const [type, from, to, term, logTerm, index, entries, commit, reject, rejectHint, snapshot, context] = m;
+    check(Number.isInteger(type) && type >= 0 && type < MESSAGE_TYPES.length, "message type");
+    check([from, to, term, logTerm, index, commit, rejectHint].every(isUint) && from > 0 && to > 0, "message numbers");
+    check(Array.isArray(entries) && typeof reject === "boolean", "message fields");
+    check(context === null || isBytes(context), "message context");
+    const message: Message = {
+      type: MESSAGE_TYPES[type]!, from, to, term, logTerm, index, entries: entries.map(entryFromWire), commit, reject, rejectHint,
+    };
+    if (snapshot !== null) message.snapshot = snapshotFromWire(snapshot);
+    if (context !== null) message.context = context;
+    return message;
+  });
+}
+
+function operationToWire(operation: WriteOperation): unknown[] {
+  const ifVersion = operation.ifVersion === undefined ? null : u(operation.ifVersion);
+  if (operation.op === "delete") return [2, operation.key, ifVersion];
+  return [1, operation.key, operation.value, operation.contentType, operation.ifAbsent === true, ifVersion];
+}
+
+function operationFromWire(raw: unknown): WriteOperation {
+  check(Array.isArray(raw) && typeof raw[1] === "string", "operation");
+  const ifVersion = raw[raw.length - 1];
+  check(ifVersion === null || isUint(ifVersion), "operation version");
+  const version = ifVersion === null ? {} : { ifVersion: ifVersion as number };
+  if (raw[0] === 2 && raw.length === 3) return { op: "delete", key: raw[1], ...version };
+  check(raw[0] === 1 && raw.length === 6 && isBytes(raw[2]) && typeof raw[3] === "string" && typeof raw[4] === "boolean", "put operation");
+  return { op: "put", key: raw[1], value: raw[2], contentType: raw[3], ...(raw[4] ? { ifAbsent: true } : {}), ...version };
+}
+
+/** Plain-array form of a command, for embedding in proposals and forward requests. */
+export function commandToWire(command: WriteCommand): unknown[] {
+  return command.operations.map(operationToWire);
+}
+
+/** Validate the plain-array form of a command. */
+export function commandFromWire(raw: unknown): WriteCommand {
+  check(Array.isArray(raw) && raw.length <= OPERATIONS_PER_COMMAND_MAX, "command");
+  return { operations: raw.map(operationFromWire) };
+}
+
+function appliedToWire(op: AppliedOperation): unknown[] {
+  return [op.op === "put" ? 1 : 2, op.key, u(op.seq), u(op.version), op.leafHash, op.created];
+}
+
+function appliedFromWire(raw: unknown): AppliedOperation {
+  check(Array.isArray(raw) && raw.length === 6 && (raw[0] === 1 || raw[0] === 2) && typeof raw[1] === "string", "applied operation");
+  check(isUint(raw[2]) && isUint(raw[3]) && isBytes(raw[4]) && typeof raw[5] === "boolean", "applied operation fields");
+  return { op: raw[0] === 1 ? "put" : "delete", key: raw[1], seq: raw[2], version: raw[3], leafHash: raw[4], created: raw[5] };
+}
+
+/** The leader's answer to a forwarded write. */
+export type ForwardReply =
+  | { kind: "applied"; applied: AppliedOperation[]; treeSize: number; raftIndex: number }
+  | { kind: "refused"; code: string; message: string }
+  | { kind: "notLeader"; leaderId: number };
+
+export function encodeForwardReply(reply: ForwardReply): Uint8Array {
+  if (reply.kind === "applied") return cbor.encode([0, reply.applied.map(appliedToWire), u(reply.treeSize), u(reply.raftIndex)]);
+  if (reply.kind === "refused") return cbor.encode([1, reply.code, reply.message]);
+  return cbor.encode([2, u(reply.leaderId)]);
+}
+
+export function decodeForwardReply(bytes: Uint8Array): ForwardReply {
+  const raw = decodeWire(bytes);
+  check(Array.isArray(raw), "forward reply");
+  if (raw[0] === 0 && raw.length === 4 && Array.isArray(raw[1]) && isUint(raw[2]) && isUint(raw[3])) {
+    return { kind: "applied", applied: raw[1].map(appliedFromWire), treeSize: raw[2], raftIndex: raw[3] };
+  }
+  if (raw[0] === 1 && raw.length === 3 && typeof raw[1] === "string" && typeof raw[2] === "string") {
+    return { kind: "refused", code: raw[1], message: raw[2] };
+  }
+  check(raw[0] === 2 && raw.length === 2 && isUint(raw[1]), "forward reply");
+  return { kind: "notLeader", leaderId: raw[1] };
+}
+
+/** The leader's answer to a read-index request: the index to wait for, or who leads. */
+export type ReadIndexReply = { kind: "index"; index: number } | { kind: "notLeader"; leaderId: number };
+
+export function encodeReadIndexReply(reply: ReadIndexReply): Uint8Array {
+  return cbor.encode(reply.kind === "index" ? [0, u(reply.index)] : [2, u(reply.leaderId)]);
+}
+
+export function decodeReadIndexReply(bytes: Uint8Array): ReadIndexReply {
+  const raw = decodeWire(bytes);
+  check(Array.isArray(raw) && raw.length === 2 && (raw[0] === 0 || raw[0] === 2) && isUint(raw[1]), "read-index reply");
+  return raw[0] === 0 ? { kind: "index", index: raw[1] } : { kind: "notLeader", leaderId: raw[1] };
+}
