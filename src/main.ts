@@ -105,12 +105,6 @@ async function main(argv: string[]): Promise<void> {
     },
   });
   const listening = await serve({ fetch: server.app.fetch, hostname: config.network.listen_addr, port: config.network.client_port });
-  console.log(`scribe-ledger node ${config.node.id} on ${runtimeName()} with ${storage.name} storage`);
-  console.log(`data dir: ${config.node.data_dir}${created ? " (new signing key created)" : ""}`);
-  console.log(`verifier key: ${server.node.ledger.checkpoints.verifierKey}`);
-  console.log(`tree size: ${server.node.ledger.treeSize}`);
-  console.log(`listening on http://${config.network.listen_addr}:${listening.port}`);
-
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
@@ -124,6 +118,12 @@ async function main(argv: string[]): Promise<void> {
   };
   process.on("SIGINT", () => void shutdown("SIGINT"));
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  // Printed only now: whoever waits for "listening" may signal us at once.
+  console.log(`scribe-ledger node ${config.node.id} on ${runtimeName()} with ${storage.name} storage`);
+  console.log(`data dir: ${config.node.data_dir}${created ? " (new signing key created)" : ""}`);
+  console.log(`verifier key: ${server.node.ledger.checkpoints.verifierKey}`);
+  console.log(`tree size: ${server.node.ledger.treeSize}`);
+  console.log(`listening on http://${config.network.listen_addr}:${listening.port}`);
 }
 
 function signingKeyPath(config: Config): string {
@@ -165,6 +165,12 @@ async function mainCluster(config: Config): Promise<void> {
   };
   process.on("SIGINT", () => void shutdown("SIGINT"));
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  // Printed only now: whoever waits for "listening" may signal us at once.
+  console.log(`scribe-ledger node ${config.node.id} on ${runtimeName()} with ${storage.name} storage`);
+  console.log(`data dir: ${config.node.data_dir}${created ? " (new signing key created)" : ""}`);
+  console.log(`verifier key: ${server.node.ledger.checkpoints.verifierKey}`);
+  console.log(`tree size: ${server.node.ledger.treeSize}`);
+  console.log(`listening on http://${config.network.listen_addr}:${listening.port}`);
 }
 
 main(process.argv.slice(2)).catch((error) => {
