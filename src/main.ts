@@ -137,6 +137,7 @@ const onFatal = (error: unknown) => {
 
 /** A Raft cluster member: the client API on client_port, peers on raft_port. */
 async function mainCluster(config: Config): Promise<void> {
+  const unlock = await lockDataDir(config.node.data_dir);
   const storage = await openStorage(config.storage.adapter as StorageChoice, config.node.data_dir, {
     segmentBytes: config.storage.segment_size,
   });
@@ -146,12 +147,6 @@ async function mainCluster(config: Config): Promise<void> {
   const peers = await serve({ fetch: server.peerFetch, hostname: host, port: config.network.raft_port! });
   const listening = await serve({ fetch: server.app.fetch, hostname: host, port: config.network.client_port });
   server.node.start();
-  console.log(`scribe-ledger node ${config.node.id} (Raft cluster of ${config.cluster!.peers.length}) on ${runtimeName()} with ${storage.name} storage`);
-  console.log(`data dir: ${config.node.data_dir}${created ? " (new signing key created)" : ""}`);
-  console.log(`verifier key: ${server.node.ledger.checkpoints.verifierKey}`);
-  console.log(`tree size: ${server.node.ledger.treeSize}`);
-  console.log(`raft peers on ${host}:${peers.port}`);
-  console.log(`listening on http://${host}:${listening.port}`);
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
@@ -160,17 +155,19 @@ async function mainCluster(config: Config): Promise<void> {
     await listening.stop();
     await server.close();
     await peers.stop();
+    await unlock();
     console.log("stopped cleanly");
     process.exit(0);
   };
   process.on("SIGINT", () => void shutdown("SIGINT"));
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
   // Printed only now: whoever waits for "listening" may signal us at once.
-  console.log(`scribe-ledger node ${config.node.id} on ${runtimeName()} with ${storage.name} storage`);
+  console.log(`scribe-ledger node ${config.node.id} (Raft cluster of ${config.cluster!.peers.length}) on ${runtimeName()} with ${storage.name} storage`);
   console.log(`data dir: ${config.node.data_dir}${created ? " (new signing key created)" : ""}`);
   console.log(`verifier key: ${server.node.ledger.checkpoints.verifierKey}`);
   console.log(`tree size: ${server.node.ledger.treeSize}`);
-  console.log(`listening on http://${config.network.listen_addr}:${listening.port}`);
+  console.log(`raft peers on ${host}:${peers.port}`);
+  console.log(`listening on http://${host}:${listening.port}`);
 }
 
 main(process.argv.slice(2)).catch((error) => {
