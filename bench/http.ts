@@ -39,7 +39,7 @@ async function load(url: string, method: "GET" | "PUT", path: (n: number) => str
       {
         method,
         body: method === "PUT" ? VALUE : undefined,
-        setupRequest: (request: Record<string, unknown>) => ({ ...request, path: path(counter++) }),
+        setupRequest: (request) => ({ ...request, path: path(counter++) }),
       },
     ],
   });

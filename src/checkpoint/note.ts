@@ -66,7 +66,7 @@ export async function signNoteAsync(signer: Signer, text: string): Promise<strin
   return assembleNote(signer, text, signature);
 }
 
-function noteMessage(text: string): Uint8Array {
+function noteMessage(text: string): Uint8Array<ArrayBuffer> {
   const problem = noteTextProblem(text);
   if (problem !== undefined) throw new NoteVerificationError("malformed", problem);
   return encoder.encode(text);
