@@ -4,7 +4,7 @@
  * A bounded hot cache keeps the newest record (and small values) of recently
  * written or read keys so a GET of a hot key costs no storage read.
  */
-import { type Storage, StorageCorruptionError } from "../storage/index.ts";
+import { compareBytes, type Storage, StorageCorruptionError } from "../storage/index.ts";
 import { KeyBuilder, Tag, readKeyInteger, readKeyString } from "../storage/keys.ts";
 import { consistencyProof, inclusionProof, leafHash, rootAt, type Hasher, type NodeReader } from "../merkle/index.ts";
 import { decodeEntry, type Entry } from "./entry.ts";
@@ -230,7 +230,9 @@ export class LedgerReader {
   /** Live keys (not deleted) starting with `prefix`, from `start` (inclusive), in key byte order. */
   async list(options: { prefix: string; start?: string; limit: number }): Promise<Page<{ key: string; latest: LatestRecord }, string>> {
     const range = latestPrefixRange(options.prefix);
-    let cursor = options.start !== undefined && options.start > options.prefix ? latestKey(options.start) : range.start;
+    // Compare as bytes, not JS strings: UTF-16 order differs from UTF-8 order above U+FFFF.
+    const startKey = options.start === undefined ? undefined : latestKey(options.start);
+    let cursor = startKey !== undefined && compareBytes(startKey, range.start) > 0 ? startKey : range.start;
     const items: Array<{ key: string; latest: LatestRecord }> = [];
     let scanned = 0;
     while (items.length <= options.limit && scanned < LIST_SCAN_ROWS_MAX) {
