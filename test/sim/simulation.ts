@@ -38,7 +38,8 @@ export interface SimResult {
 
 /** Bounds of the run (tiger style: everything has a limit). */
 const CHAOS_TICKS_DEFAULT = 600;
-const CONVERGENCE_TICKS_MAX = 400;
+/** Liveness bound after healing, in election timeouts (elections plus catching up every member). */
+const CONVERGENCE_ELECTION_TIMEOUTS = 30;
 const ROUNDS_PER_TICK_MAX = 64;
 
 export class Simulation implements WorkloadHost {
@@ -320,8 +321,11 @@ export class Simulation implements WorkloadHost {
       while (this.now < chaosTicks) this.step(true);
       this.heal();
       const healedAt = this.now;
+      const convergenceTicksMax = CONVERGENCE_ELECTION_TIMEOUTS * this.#raftConfig.electionTicks!;
       while (!this.converged()) {
-        if (this.now - healedAt > CONVERGENCE_TICKS_MAX) throw new Error(`liveness: no convergence ${CONVERGENCE_TICKS_MAX} ticks after healing`);
+        if (this.now - healedAt > convergenceTicksMax) {
+          throw new Error(`liveness: no convergence ${convergenceTicksMax} ticks (${CONVERGENCE_ELECTION_TIMEOUTS} election timeouts) after healing`);
+        }
         this.step(false);
       }
       this.workload.finish();
