@@ -1,0 +1,40 @@
+/** The [cluster] config section: validated as a whole, absent = single node. */
+import { describe, expect, test } from "bun:test";
+import { ConfigError, envLayer, resolveConfig } from "../../src/config/index.ts";
+
+const peers = [1, 2, 3].map((id) => ({ id, client_address: `127.0.0.1:800${id}`, raft_address: `127.0.0.1:900${id}` }));
+const base = { node: { id: "2" }, network: { raft_port: 9002 }, cluster: { secret: "0123456789abcdef", peers } };
+
+describe("[cluster] config", () => {
+  test("absent means a single node", () => {
+    expect(resolveConfig({}).cluster).toBeUndefined();
+  });
+
+  test("a valid section gets its defaults", () => {
+    const config = resolveConfig(base);
+    expect(config.cluster!.peers.length).toBe(3);
+    expect(config.cluster!.leader_wait_ms).toBe(3000);
+    expect(config.cluster!.request_timeout_ms).toBe(10_000);
+    expect(config.consensus.tick_ms).toBe(100);
+  });
+
+  test("the secret may come from SCRIBE_CLUSTER_SECRET", () => {
+    const config = resolveConfig(base, envLayer({ SCRIBE_CLUSTER_SECRET: "from-the-environment" }));
+    expect(config.cluster!.secret).toBe("from-the-environment");
+  });
+
+  test.each([
+    ["node id not among the peers", { node: { id: "7" } }, /node.id 7/],
+    ["no raft port", { network: { raft_port: undefined } }, /raft_port/],
+    ["a short secret", { cluster: { secret: "short", peers } }, /at least 16/],
+    ["duplicate peer ids", { cluster: { secret: "0123456789abcdef", peers: [peers[0], peers[0], peers[1]] } }, /distinct/],
+    ["heartbeat not below election", { consensus: { heartbeat_timeout: 10, election_timeout: 10 } }, /heartbeat_timeout/],
+    ["an unknown key", { cluster: { secret: "0123456789abcdef", peers, extra: 1 } }, /cluster/],
+  ])("refuses %s", (_name, override, message) => {
+    const layer = structuredClone(base) as Record<string, Record<string, unknown>>;
+    for (const [section, values] of Object.entries(override)) layer[section] = { ...layer[section], ...values };
+    if (layer.network!.raft_port === undefined) delete layer.network!.raft_port;
+    expect(() => resolveConfig(layer)).toThrow(ConfigError);
+    expect(() => resolveConfig(layer)).toThrow(message);
+  });
+});
