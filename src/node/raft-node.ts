@@ -246,6 +246,8 @@ export class RaftNode implements LedgerNode, PeerHandler {
     try {
       reply = await this.#options.transport.forwardWrite(lead, command, this.#options.requestTimeoutMs);
     } catch (error) {
+      // A refused connection sent nothing, so looking for the (new) leader again is safe; anything later is ambiguous.
+      if (isConnectionRefused(error)) return undefined;
       throw new NodeUnavailableError(`forwarding the write to leader ${lead} failed (its outcome is unknown): ${(error as Error).message}`, 1);
     }
     if (reply.kind === "notLeader") return undefined;
@@ -309,8 +311,12 @@ export class RaftNode implements LedgerNode, PeerHandler {
   #waitApplied(index: number, deadlineMs: number): Promise<boolean> {
     if (index <= this.#appliedIndex) return Promise.resolve(true);
     return new Promise((resolve) => {
-      const timer = setTimeout(() => resolve(false), Math.max(0, deadlineMs - this.#options.now()));
-      this.#appliedWaiters.push({ index, resolve: () => { clearTimeout(timer); resolve(true); } });
+      const waiter = { index, resolve: () => { clearTimeout(timer); resolve(true); } };
+      const timer = setTimeout(() => {
+        this.#appliedWaiters = this.#appliedWaiters.filter((other) => other !== waiter);
+        resolve(false);
+      }, Math.max(0, deadlineMs - this.#options.now()));
+      this.#appliedWaiters.push(waiter);
     });
   }
 
@@ -471,6 +477,11 @@ export class RaftNode implements LedgerNode, PeerHandler {
     this.#options.transport.close();
     await this.#options.storage.close();
   }
+}
+
+function isConnectionRefused(error: unknown): boolean {
+  const code = (error as { code?: unknown; cause?: { code?: unknown } }).code ?? (error as { cause?: { code?: unknown } }).cause?.code;
+  return code === "ConnectionRefused" || code === "ECONNREFUSED";
 }
 
 function contextKey(context: Uint8Array): string {
