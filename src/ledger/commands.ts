@@ -88,6 +88,7 @@ export function validateCommand(command: WriteCommand, limits: LedgerLimits): vo
     }
     if (operation.op !== "put") continue;
     if (operation.value.length > limits.valueBytesMax) throw new ValueTooLargeError(operation.value.length, limits.valueBytesMax);
+    if (!operation.contentType.isWellFormed()) throw new InvalidRequestError("content type is not well-formed UTF-16/UTF-8 (lone surrogate)");
     if (utf8Length(operation.contentType) > limits.contentTypeBytesMax) {
       throw new InvalidRequestError(`content type longer than ${limits.contentTypeBytesMax} bytes`);
     }

@@ -12,12 +12,12 @@
  * away and reopened from storage (the node fail-stops).
  */
 import { type BatchOp, type Storage } from "../storage/index.ts";
-import { MerkleFrontier, leafHash, type Hasher } from "../merkle/index.ts";
+import { MerkleFrontier, type Hasher } from "../merkle/index.ts";
 import { type WriteCommand, type WriteOperation } from "./commands.ts";
-import { encodeEntry, type Entry } from "./entry.ts";
+import { type Entry } from "./entry.ts";
 import { DeleteNotAllowedError, ImmutableKeyError, KeyNotFoundError, LedgerError, PreconditionFailedError } from "./errors.ts";
 import {
-  encodeEntryRecord, encodeLatest, encodeVersion, entryKey, latestKey, merkleKey, versionKey, type LatestRecord,
+  encodeEntryRecord, encodeLatest, encodeVersion, entryKey, entryRecordLeafInput, latestKey, merkleKey, versionKey, type LatestRecord,
 } from "./records.ts";
 import { LedgerReader, type HotRecord } from "./reader.ts";
 import { type CheckpointIssuer } from "./checkpoints.ts";
@@ -216,12 +216,12 @@ export class Ledger extends LedgerReader {
       contentType: isPut ? operation.contentType : null,
       timestampMs,
     };
-    const entryBytes = encodeEntry(entry);
-    const leaf = leafHash(this.hasher, entryBytes);
+    const entryRecord = encodeEntryRecord(entry, record.version);
+    const leaf = this.hasher.sha256(entryRecordLeafInput(entryRecord));
     const contentType = isPut ? operation.contentType : null;
     const value = isPut ? operation.value : null;
     out.ops.push(
-      { type: "put", key: entryKey(seq), value: encodeEntryRecord({ entryBytes, version: record.version }) },
+      { type: "put", key: entryKey(seq), value: entryRecord },
       { type: "put", key: versionKey(operation.key, record.version), value: encodeVersion({ seq, timestampMs, contentType, value }) },
       { type: "put", key: latestKey(operation.key), value: encodeLatest(record) },
     );

@@ -6,7 +6,7 @@
  */
 import { compareBytes, type Storage, StorageCorruptionError } from "../storage/index.ts";
 import { KeyBuilder, Tag, readKeyInteger, readKeyString } from "../storage/keys.ts";
-import { consistencyProof, inclusionProof, leafHash, rootAt, type Hasher, type NodeReader } from "../merkle/index.ts";
+import { consistencyProof, inclusionProof, rootAt, type Hasher, type NodeReader } from "../merkle/index.ts";
 import { decodeEntry, type Entry } from "./entry.ts";
 import { KeyNotFoundError, SeqNotFoundError, TreeSizeError, VersionNotFoundError } from "./errors.ts";
 import {
@@ -125,7 +125,7 @@ export class LedgerReader {
             if (level === 0) {
               const bytes = await storage.get(entryKey(index));
               if (bytes === undefined) throw new StorageCorruptionError(`entry ${index} missing for a Merkle leaf`);
-              return leafHash(hasher, decodeEntryRecord(bytes).entryBytes);
+              return hasher.sha256(decodeEntryRecord(bytes).leafInput);
             }
             const hash = await storage.get(merkleKey(level, index));
             if (hash === undefined || hash.length !== 32) {
@@ -263,7 +263,7 @@ export class LedgerReader {
     const record = decodeEntryRecord(bytes);
     const entry = decodeEntry(record.entryBytes);
     if (entry.seq !== seq) throw new StorageCorruptionError(`entry stored at seq ${seq} says seq ${entry.seq}`);
-    return { entry, entryBytes: record.entryBytes, version: record.version, leafHash: leafHash(this.hasher, record.entryBytes) };
+    return { entry, entryBytes: record.entryBytes, version: record.version, leafHash: this.hasher.sha256(record.leafInput) };
   }
 
   /** Entries from `from` in seq order, at most `limit`. */

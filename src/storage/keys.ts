@@ -13,11 +13,11 @@ const encoder = new TextEncoder();
 
 /** Range tags. Values are fixed once data is written with them. */
 export const Tag = {
-  /** entry/{seq} -> CBOR [entryBytes, version] */
+  /** entry/{seq} -> 0x00 ‖ entryBytes ‖ version (layouts: src/ledger/records.ts) */
   entry: 0x10,
-  /** version/{key}/{version} -> CBOR [seq, contentType | null, value | null] */
+  /** version/{key}/{version} -> seq ‖ timestampMs ‖ (0x00 | 0x01 ‖ contentType ‖ value) */
   version: 0x11,
-  /** latest/{key} -> CBOR [version, seq, deleted] */
+  /** latest/{key} -> version ‖ seq ‖ deleted */
   latest: 0x12,
   /** merkle/{level}/{index} -> 32-byte hash of a complete subtree */
   merkle: 0x13,
@@ -121,6 +121,52 @@ export class KeyBuilder {
   build(): Uint8Array {
     return this.#buffer.slice(0, this.#length);
   }
+}
+
+/**
+ * `tag ‖ string(value)`, then `integer` when given: the same bytes as
+ * KeyBuilder, built in one exact-size array when `value` is ASCII without NUL
+ * (the hot case: one latest and one version key per write).
+ */
+export function stringKey(tag: number, value: string, integer?: number): Uint8Array {
+  const length = value.length;
+  for (let i = 0; i < length; i++) {
+    const code = value.charCodeAt(i);
+    if (code === 0 || code > 0x7f) {
+      const builder = new KeyBuilder(tag).string(value);
+      return (integer === undefined ? builder : builder.integer(integer)).build();
+    }
+  }
+  const out = new Uint8Array(1 + length + 2 + (integer === undefined ? 0 : 8));
+  out[0] = tag;
+  for (let i = 0; i < length; i++) out[1 + i] = value.charCodeAt(i);
+  // out[1 + length] and out[2 + length] stay 0x00 0x00: the string terminator.
+  if (integer !== undefined) writeKeyInteger(out, 3 + length, integer);
+  return out;
+}
+
+/** `tag ‖ integer ‖ ...` in one exact-size array. */
+export function integerKey(tag: number, first: number, second?: number): Uint8Array {
+  const out = new Uint8Array(second === undefined ? 9 : 17);
+  out[0] = tag;
+  writeKeyInteger(out, 1, first);
+  if (second !== undefined) writeKeyInteger(out, 9, second);
+  return out;
+}
+
+/** Write `value` as 8 bytes big-endian at `offset` (same checks as KeyBuilder.integer). */
+function writeKeyInteger(out: Uint8Array, offset: number, value: number): void {
+  if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`key integer out of range: ${value}`);
+  const high = Math.floor(value / 0x1_0000_0000);
+  const low = value >>> 0;
+  out[offset] = high >>> 24;
+  out[offset + 1] = (high >>> 16) & 0xff;
+  out[offset + 2] = (high >>> 8) & 0xff;
+  out[offset + 3] = high & 0xff;
+  out[offset + 4] = low >>> 24;
+  out[offset + 5] = (low >>> 16) & 0xff;
+  out[offset + 6] = (low >>> 8) & 0xff;
+  out[offset + 7] = low & 0xff;
 }
 
 /** Read an 8-byte big-endian integer at `offset`. */

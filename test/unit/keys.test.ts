@@ -1,8 +1,25 @@
 import { describe, expect, test } from "bun:test";
-import { KeyBuilder, readKeyInteger, readKeyString, Tag } from "../../src/storage/keys.ts";
+import { integerKey, KeyBuilder, readKeyInteger, readKeyString, stringKey, Tag } from "../../src/storage/keys.ts";
 import { compareBytes } from "../../src/storage/index.ts";
 
 describe("tuple keys", () => {
+  test("stringKey and integerKey build the same bytes as KeyBuilder", () => {
+    const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
+    const strings = ["", "a", "bench/key/00000001", "a\u0000b", "\u0000", "é", "日本", "x".repeat(100), "\u007f"];
+    for (const value of strings) {
+      expect(hex(stringKey(Tag.latest, value))).toBe(hex(new KeyBuilder(Tag.latest).string(value).build()));
+      for (const n of [0, 1, 2 ** 32, Number.MAX_SAFE_INTEGER]) {
+        expect(hex(stringKey(Tag.version, value, n))).toBe(hex(new KeyBuilder(Tag.version).string(value).integer(n).build()));
+      }
+    }
+    for (const n of [0, 255, 2 ** 32 - 1, 2 ** 40 + 7, Number.MAX_SAFE_INTEGER]) {
+      expect(hex(integerKey(Tag.entry, n))).toBe(hex(new KeyBuilder(Tag.entry).integer(n).build()));
+      expect(hex(integerKey(Tag.merkle, 3, n))).toBe(hex(new KeyBuilder(Tag.merkle).integer(3).integer(n).build()));
+    }
+    expect(() => integerKey(Tag.entry, -1)).toThrow(RangeError);
+    expect(() => stringKey(Tag.version, "a", 1.5)).toThrow(RangeError);
+  });
+
   test("integers sort numerically and round-trip", () => {
     const values = [0, 1, 255, 256, 65535, 2 ** 32 - 1, 2 ** 32, 2 ** 40 + 7, Number.MAX_SAFE_INTEGER];
     const keys = values.map((value) => new KeyBuilder(Tag.entry).integer(value).build());
