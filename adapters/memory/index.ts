@@ -50,12 +50,12 @@ export function createMemoryStorage(options: MemoryStorageOptions = {}): Storage
       ensureOpen();
       for (const op of batch) {
         const key = toKeyString(op.key);
-        const previous = values.get(key);
-        if (previous !== undefined) totalBytes -= key.length + previous.length;
         if (op.type === "put") {
-          values.set(key, op.value);
-          totalBytes += key.length + op.value.length;
+          const previous = values.set(key, op.value);
+          totalBytes += key.length + op.value.length - (previous === undefined ? 0 : key.length + previous.length);
         } else {
+          const previous = values.get(key);
+          if (previous !== undefined) totalBytes -= key.length + previous.length;
           values.delete(key);
         }
       }

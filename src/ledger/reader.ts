@@ -192,14 +192,21 @@ export class LedgerReader {
     return latest;
   }
 
-  /** A key's value: the newest version, or `version` when given. Throws when absent or deleted. */
-  async get(key: string, version?: number): Promise<ValueView> {
+  /** A key's value: the newest version, or `version` when given. Rejects when absent or deleted. */
+  get(key: string, version?: number): Promise<ValueView> {
     if (version === undefined) {
+      // Hot path without an async function's frame: a cached value answers at once.
       const hot = this.#hot.get(key);
       if (hot !== undefined && hot.value !== null) {
         const { latest } = hot;
-        return { key, version: latest.version, seq: latest.seq, timestampMs: hot.timestampMs, contentType: hot.contentType!, value: hot.value };
+        return Promise.resolve({ key, version: latest.version, seq: latest.seq, timestampMs: hot.timestampMs, contentType: hot.contentType!, value: hot.value });
       }
+    }
+    return this.#getStored(key, version);
+  }
+
+  async #getStored(key: string, version: number | undefined): Promise<ValueView> {
+    if (version === undefined) {
       const latest = await this.latest(key);
       if (latest === null) throw new KeyNotFoundError(key);
       if (latest.deleted) throw new KeyNotFoundError(key, " (deleted)");

@@ -5,8 +5,31 @@
  * order, and a Map gives O(1) point reads.
  */
 
+type Latin1Slice = (this: Uint8Array, start: number, end: number) => string;
+
+/**
+ * Buffer's native latin1 decoder (Bun, Node; Deno where its Buffer has it),
+ * about 4x faster than String.fromCharCode.apply on short keys. Used only
+ * after it proves it maps every byte b to U+00b on a plain Uint8Array; the
+ * WHATWG "latin1" TextDecoder is windows-1252 and would not.
+ */
+const nativeLatin1Slice: Latin1Slice | undefined = (() => {
+  const slice = (globalThis as { Buffer?: { prototype?: { latin1Slice?: unknown } } }).Buffer?.prototype?.latin1Slice;
+  if (typeof slice !== "function") return undefined;
+  try {
+    const bytes = Uint8Array.from({ length: 256 }, (_, i) => i);
+    const text = (slice as Latin1Slice).call(bytes, 0, 256);
+    if (typeof text !== "string" || text.length !== 256) return undefined;
+    for (let i = 0; i < 256; i++) if (text.charCodeAt(i) !== i) return undefined;
+    return slice as Latin1Slice;
+  } catch {
+    return undefined;
+  }
+})();
+
 /** The latin1 string of `key`. */
 export function toKeyString(key: Uint8Array): string {
+  if (nativeLatin1Slice !== undefined) return nativeLatin1Slice.call(key, 0, key.length);
   if (key.length <= 4096) return String.fromCharCode.apply(null, key as unknown as number[]);
   let out = "";
   for (let i = 0; i < key.length; i += 4096) {
@@ -57,9 +80,13 @@ export class SortedKeyMap<V> {
     return this.#entries.get(key);
   }
 
-  set(key: string, value: V): void {
-    if (!this.#entries.has(key)) this.#insertKey(key);
+  /** Store `value` under `key`; returns the value it replaced, if any. */
+  set(key: string, value: V): V | undefined {
+    const previous = this.#entries.get(key);
+    // Values are never undefined here (V is a stored record), so undefined means a new key.
+    if (previous === undefined) this.#insertKey(key);
     this.#entries.set(key, value);
+    return previous;
   }
 
   delete(key: string): void {

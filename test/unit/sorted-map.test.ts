@@ -1,8 +1,26 @@
 import { describe, expect, test } from "bun:test";
-import { CHUNK_KEYS_MAX, SortedKeyMap } from "../../src/storage/sorted-map.ts";
+import { CHUNK_KEYS_MAX, fromKeyString, SortedKeyMap, toKeyString } from "../../src/storage/sorted-map.ts";
 import { seededRandom } from "../../src/raft/index.ts";
 
 describe("SortedKeyMap", () => {
+  test("key strings are latin1: one char per byte, every byte value, any length, round-trip", () => {
+    for (const length of [0, 1, 256, 5000]) {
+      const bytes = Uint8Array.from({ length }, (_, i) => (i * 7 + 255) % 256);
+      const text = toKeyString(bytes);
+      expect(text.length).toBe(length);
+      for (let i = 0; i < length; i++) expect(text.charCodeAt(i)).toBe(bytes[i]!);
+      expect(fromKeyString(text)).toEqual(bytes);
+      expect(toKeyString(bytes.subarray(1, 3))).toBe(text.slice(1, 3));
+    }
+  });
+
+  test("set returns the value it replaced", () => {
+    const map = new SortedKeyMap<number>();
+    expect(map.set("a", 1)).toBeUndefined();
+    expect(map.set("a", 2)).toBe(1);
+    expect(map.size).toBe(1);
+  });
+
   test("property: random inserts, deletes and ranges match a sorted array model across many chunks (seeded)", () => {
     for (const seed of [1, 2, 3]) {
       const random = seededRandom(seed);
