@@ -43,7 +43,8 @@ export interface Prepared {
   readonly entries: Entry[];
   readonly treeSize: number;
   readonly rootHash: Uint8Array;
-  readonly hot: Map<string, HotRecord>;
+  /** The new hot-cache record of each entry's key, index for index with `entries`. */
+  readonly hot: HotRecord[];
 }
 
 /** Options for {@link Ledger.open}. */
@@ -115,9 +116,7 @@ export class Ledger extends LedgerReader {
     try {
       const stamp = Math.max(Math.floor(timestampMs), this.#lastTimestampMs);
       const overlay = await this.#prefetchLatest(commands);
-      const hot = new Map<string, HotRecord>();
-      const ops: BatchOp[] = [];
-      const entries: Entry[] = [];
+      const out: PreparedParts = { ops: [], entries: [], hot: [] };
       const results: CommandResult[] = [];
       for (const command of commands) {
         const checked = this.#check(command.operations, overlay);
@@ -125,13 +124,12 @@ export class Ledger extends LedgerReader {
           results.push({ ok: false, error: checked });
           continue;
         }
-        const applied = command.operations.map((operation, i) =>
-          this.#append(operation, checked[i]!, stamp, { ops, entries, hot, overlay }),
-        );
+        const applied: AppliedOperation[] = [];
+        for (let i = 0; i < checked.length; i++) applied.push(this.#append(command.operations[i]!, checked[i]!, stamp, out));
         results.push({ ok: true, applied, treeSize: this.#nextSeq });
       }
       this.#lastTimestampMs = stamp;
-      return { ops, results, entries, treeSize: this.#nextSeq, rootHash: this.#frontier.root(), hot };
+      return { ...out, results, treeSize: this.#nextSeq, rootHash: this.#frontier.root() };
     } finally {
       this.#preparing = false;
     }
@@ -139,7 +137,7 @@ export class Ledger extends LedgerReader {
 
   /** Make a durably committed `prepared` visible to readers and watchers, and issue its checkpoint. */
   publish(prepared: Prepared): void {
-    this.publishState(prepared.treeSize, prepared.rootHash, prepared.hot);
+    this.publishState(prepared.treeSize, prepared.rootHash, prepared.entries, prepared.hot);
     this.checkpoints.schedule(prepared.treeSize, prepared.rootHash);
     if (prepared.entries.length > 0) {
       for (const listener of this.#listeners) listener(prepared.entries, prepared.treeSize);
@@ -162,22 +160,30 @@ export class Ledger extends LedgerReader {
         if (cached === undefined) misses.push(key);
       }
     }
-    const loaded = await Promise.all(misses.map((key) => this.latest(key)));
-    misses.forEach((key, i) => known.set(key, loaded[i]!));
+    if (misses.length === 0) return known;
+    const loaded = await this.loadLatest(misses);
+    for (let i = 0; i < misses.length; i++) known.set(misses[i]!, loaded[i]!);
     return known;
   }
 
-  /** Check every operation of one command against the group's overlay; returns each one's new latest record. */
+  /**
+   * Check every operation of one command against the group's overlay and
+   * write each one's new latest record into it. A failed check undoes the
+   * command's earlier writes to the overlay, so a refused command changes
+   * nothing.
+   */
   #check(operations: readonly WriteOperation[], overlay: Map<string, LatestRecord | null>): Checked[] | LedgerError {
-    const local = new Map<string, LatestRecord | null>();
     const next: Checked[] = [];
     for (const operation of operations) {
-      const current = local.has(operation.key) ? local.get(operation.key)! : overlay.get(operation.key)!;
+      const current = overlay.get(operation.key)!;
       const error = this.#precondition(operation, current);
-      if (error !== undefined) return error;
+      if (error !== undefined) {
+        for (let i = next.length - 1; i >= 0; i--) overlay.set(operations[i]!.key, next[i]!.previous);
+        return error;
+      }
       const record: LatestRecord = { version: (current?.version ?? 0) + 1, seq: -1, deleted: operation.op === "delete" };
-      local.set(operation.key, record);
-      next.push({ record, created: operation.op === "put" && (current === null || current.deleted) });
+      overlay.set(operation.key, record);
+      next.push({ record, previous: current, created: operation.op === "put" && (current === null || current.deleted) });
     }
     return next;
   }
@@ -202,7 +208,7 @@ export class Ledger extends LedgerReader {
     operation: WriteOperation,
     { record, created }: Checked,
     timestampMs: number,
-    out: { ops: BatchOp[]; entries: Entry[]; hot: Map<string, HotRecord>; overlay: Map<string, LatestRecord | null> },
+    out: PreparedParts,
   ): AppliedOperation {
     const seq = this.#nextSeq++;
     record.seq = seq;
@@ -230,14 +236,21 @@ export class Ledger extends LedgerReader {
       if (node.level > 0) out.ops.push({ type: "put", key: merkleKey(node.level, node.index), value: node.hash });
     }
     out.entries.push(entry);
-    out.overlay.set(operation.key, record);
-    out.hot.set(operation.key, { latest: record, timestampMs, contentType, value });
+    out.hot.push({ latest: record, timestampMs, contentType, value });
     return { op: operation.op, key: operation.key, seq, version: record.version, leafHash: leaf, created };
   }
 }
 
-/** An operation that passed its preconditions: its new latest record, and whether a put brings the key into existence. */
+/** The storage batch, entries and hot records a group accumulates, one entry and hot record per operation. */
+interface PreparedParts {
+  ops: BatchOp[];
+  entries: Entry[];
+  hot: HotRecord[];
+}
+
+/** An operation that passed its preconditions: its new latest record, the one it replaces, and whether a put brings the key into existence. */
 interface Checked {
   record: LatestRecord;
+  previous: LatestRecord | null;
   created: boolean;
 }

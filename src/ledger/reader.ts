@@ -148,11 +148,12 @@ export class LedgerReader {
     return this.#rootHash;
   }
 
-  protected publishState(treeSize: number, rootHash: Uint8Array, hot: Map<string, HotRecord>): void {
+  /** Publish a durable group: `hot[i]` is the new record of `entries[i].key` (later entries win). */
+  protected publishState(treeSize: number, rootHash: Uint8Array, entries: readonly Entry[], hot: readonly HotRecord[]): void {
     this.#generation++;
     this.#treeSize = treeSize;
     this.#rootHash = rootHash;
-    for (const [key, record] of hot) this.#remember(key, record);
+    for (let i = 0; i < entries.length; i++) this.#remember(entries[i]!.key, hot[i]!);
   }
 
   #remember(key: string, record: HotRecord): void {
@@ -190,6 +191,24 @@ export class LedgerReader {
       this.#remember(key, { latest, timestampMs: 0, contentType: null, value: null });
     }
     return latest;
+  }
+
+  /**
+   * The newest records of `keys` in published state (null: never existed),
+   * read in parallel; records read are remembered in the hot cache unless a
+   * publish happened meanwhile.
+   */
+  protected async loadLatest(keys: readonly string[]): Promise<Array<LatestRecord | null>> {
+    const generation = this.#generation;
+    const rows = await Promise.all(keys.map((key) => this.storage.get(latestKey(key))));
+    const current = generation === this.#generation;
+    return rows.map((bytes, i) => {
+      if (bytes === undefined) return null;
+      const latest = decodeLatest(bytes);
+      const key = keys[i]!;
+      if (current && !this.#hot.has(key)) this.#remember(key, { latest, timestampMs: 0, contentType: null, value: null });
+      return latest;
+    });
   }
 
   /** A key's value: the newest version, or `version` when given. Rejects when absent or deleted. */
