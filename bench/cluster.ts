@@ -5,9 +5,9 @@
  * leader only, and linearizable GETs. With `--with-etcd` (installs the Debian
  * `etcd-server` package if `etcd` is missing) a 3-node etcd cluster is driven
  * the same way through its JSON gateway and the ratio is printed. Prints a
- * table; never fails on speed.
+ * table; never fails on speed. An installed etcd is compared unless `--without-etcd`.
  *
- *   bun run bench/cluster.ts [--seconds 10] [--connections 64] [--storage sqlite] [--with-etcd]
+ *   bun run bench/cluster.ts [--seconds 10] [--connections 64] [--storage sqlite] [--with-etcd | --without-etcd]
  */
 import autocannon from "autocannon";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
@@ -22,7 +22,8 @@ import { startNode, type NodeProcess } from "../test/helpers/process.ts";
 const { values } = parseArgs({
   args: process.argv.slice(2),
   options: {
-    seconds: { type: "string" }, connections: { type: "string" }, storage: { type: "string" }, "with-etcd": { type: "boolean" },
+    seconds: { type: "string" }, connections: { type: "string" }, storage: { type: "string" },
+    "with-etcd": { type: "boolean" }, "without-etcd": { type: "boolean" },
   },
 });
 const SECONDS = Number(values.seconds ?? 10);
@@ -137,6 +138,7 @@ async function benchScribe(dir: string): Promise<Record<string, Figures>> {
 // ---- etcd ----
 
 function etcdBinary(): string | undefined {
+  if (values["without-etcd"]) return undefined;
   const found = spawnSync("sh", ["-c", "command -v etcd"], { encoding: "utf8" }).stdout.trim();
   if (found !== "" || !values["with-etcd"]) return found === "" ? undefined : found;
   console.error("etcd not found; installing the Debian package etcd-server");
@@ -187,7 +189,7 @@ try {
   const binary = etcdBinary();
   const etcd = binary === undefined ? undefined : await benchEtcd(binary, dir);
   const runtime = process.versions.bun ? `bun ${process.versions.bun}` : `node ${process.versions.node}`;
-  console.log(`runtime: ${runtime}; 3 nodes; ${CONNECTIONS} connections; ${SECONDS} s each; 100-byte values; storage ${STORAGE}${etcd ? "" : "; etcd: not installed (--with-etcd)"}`);
+  console.log(`runtime: ${runtime}; 3 nodes; ${CONNECTIONS} connections; ${SECONDS} s each; 100-byte values; storage ${STORAGE}${etcd ? "" : "; etcd: not run (install it with --with-etcd)"}`);
   console.log("| target | req/s | p50 ms | p99 ms | vs etcd | errors/non-2xx |");
   console.log("|---|---:|---:|---:|---:|---:|");
   console.log(row("scribe PUT, round-robin to all nodes", scribe.writesAll!, etcd?.writesAll));

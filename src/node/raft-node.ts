@@ -3,30 +3,34 @@
  * edge with a tick timer, the peer transport and the storage port, and applies
  * committed entries to the ledger state machine.
  *
- * Per Ready, strictly in order: persist entries and hard state in ONE durable
- * storage commit; send messages (persist before send); apply committed
- * entries (ledger prepare -> one storage commit holding the ledger writes and
- * the applied Raft index -> publish); serve read states; advance. A failed
- * storage commit fail-stops the node, as in LocalNode.
+ * Per Ready (one outstanding at a time, as the core requires): a leader whose
+ * term and vote are unchanged sends its appends first (thesis 10.2.1);
+ * committed entries already durable here are prepared and published; ONE
+ * durable storage commit then holds the new log entries, the hard state, those
+ * entries' ledger writes and the applied index; then the other messages are
+ * sent (persist before send), waiting clients answered, read states served,
+ * and the core advanced. A failed storage commit fail-stops the node, as in
+ * LocalNode.
  *
  * Writes: the leader groups the commands that arrive in one event-loop turn
- * into one entry stamped with its clock; a follower forwards each command to
- * the leader and answers once its own state has applied the entry. Reads:
+ * into one entry stamped with its clock; a follower forwards its commands to
+ * the leader (all commands of one event-loop turn in one request) and answers
+ * once its own state has applied the entry. Reads:
  * ReadIndex, asked of the leader when this node is a follower.
  */
-import { type Storage } from "../storage/index.ts";
+import { type BatchOp, type Storage } from "../storage/index.ts";
 import { commandSizeBytes, validateCommand, type LedgerLimits, type WriteCommand } from "../ledger/commands.ts";
-import { type Ledger } from "../ledger/ledger.ts";
+import { type CommandResult, type Ledger } from "../ledger/ledger.ts";
 import { type Entry as LedgerEntry } from "../ledger/entry.ts";
 import {
   BatchTooLargeError, DeleteNotAllowedError, ImmutableKeyError, InvalidKeyError, InvalidRequestError, KeyNotFoundError,
   KeyTooLongError, LedgerError, PreconditionFailedError, ValueTooLargeError,
 } from "../ledger/errors.ts";
 import { NONE, ProposalDroppedError, RawNode, seededRandom, type Entry, type Message, type NodeId, type Ready } from "../raft/index.ts";
-import { PeerRequestError, type ForwardReply, type HttpTransport, type PeerHandler, type ReadIndexReply } from "../transport/index.ts";
+import { FORWARDED_COMMANDS_MAX, PeerRequestError, type ForwardReply, type HttpTransport, type PeerHandler, type ReadIndexReply } from "../transport/index.ts";
 import { DEFAULT_WRITE_QUEUE_LIMITS, type WriteQueueLimits } from "./local-node.ts";
 import { appliedIndexOp, type RaftLogStorage } from "./raft-log-storage.ts";
-import { decodeProposal, encodeProposal, type ProposedCommand } from "./proposal.ts";
+import { decodeProposal, encodeProposal, type Proposal, type ProposedCommand } from "./proposal.ts";
 import { NodeUnavailableError, type Consistency, type LedgerNode, type MemberStatus, type NodeStatus, type WriteOutcome } from "./index.ts";
 
 /** A founding member of the cluster. */
@@ -64,6 +68,21 @@ interface PendingWrite {
   timer: ReturnType<typeof setTimeout>;
 }
 
+/** A committed entry whose ledger writes were prepared and published, waiting for them to be durable. */
+interface AppliedEntry {
+  index: number;
+  /** Undefined for the final marker that only advances the applied index. */
+  proposal: Proposal | undefined;
+  results: CommandResult[];
+}
+
+interface QueuedForward {
+  command: WriteCommand;
+  /** Undefined: nothing reached the leader, so a retry is safe. */
+  resolve: (reply: ForwardReply | undefined) => void;
+  reject: (error: unknown) => void;
+}
+
 interface QueuedProposal extends ProposedCommand {
   sizeBytes: number;
 }
@@ -98,6 +117,9 @@ export class RaftNode implements LedgerNode, PeerHandler {
   readonly #pending = new Map<string, PendingWrite>();
   #proposalQueue: QueuedProposal[] = [];
   #proposalFlush: ReturnType<typeof setTimeout> | undefined;
+  #forwardQueue = new Map<NodeId, QueuedForward[]>();
+  #forwardFlush: ReturnType<typeof setTimeout> | undefined;
+  #forwardsInFlight = 0;
   readonly #readWaiters = new Map<string, Array<(index: number | undefined) => void>>();
   #readBatch: Array<(index: number | undefined) => void> | undefined;
   #appliedWaiters: Array<{ index: number; resolve: () => void }> = [];
@@ -161,16 +183,37 @@ export class RaftNode implements LedgerNode, PeerHandler {
 
   async #handleReady(ready: Ready): Promise<void> {
     if (ready.snapshot !== undefined) throw new Error("assertion: snapshots are not supported yet (no log compaction)");
-    const ops = this.#options.log.persistOps(ready.entries, ready.hardState);
+    const log = this.#options.log;
+    // A leader may send appends while its own write is in flight (Raft thesis 10.2.1): the core counts the
+    // leader's match at append time, but nothing it committed is applied before this Ready is durable, since
+    // one Ready is outstanding at a time. Not when the term or vote changed: a vote must be durable first.
+    const persisted = log.initialState().hardState;
+    const sendEarly = this.#raw.status().role === "leader"
+      && (ready.hardState === undefined || (ready.hardState.term === persisted.term && ready.hardState.vote === persisted.vote));
+    if (sendEarly) this.#options.transport.send(ready.messages);
+    // Committed entries already durable here were durable on a quorum: apply them in the same storage commit
+    // as this Ready's log writes. Any others (a single voter, or an entry this Ready rewrites) apply after it.
+    const firstNew = ready.entries[0]?.index ?? Infinity;
+    const durableBelow = Math.min(firstNew, log.lastIndex() + 1);
+    const early = ready.committedEntries.filter((entry) => entry.index < durableBelow);
+    const late = ready.committedEntries.filter((entry) => entry.index >= durableBelow);
+    const ops = log.persistOps(ready.entries, ready.hardState);
+    const applied = await this.#prepareApply(early, ops);
     if (ops.length > 0) await this.#options.storage.commit(ops);
-    this.#options.log.markPersisted(ready.entries, ready.hardState);
-    this.#options.transport.send(ready.messages);
+    log.markPersisted(ready.entries, ready.hardState);
+    if (!sendEarly) this.#options.transport.send(ready.messages);
+    this.#finishApply(applied);
     if (ready.softState !== undefined && ready.softState.role !== "leader") {
       // A deposed leader's pending reads will never be confirmed; their callers look for the new leader.
       for (const batch of this.#readWaiters.values()) for (const waiter of batch) waiter(undefined);
       this.#readWaiters.clear();
     }
-    await this.#apply(ready.committedEntries);
+    if (late.length > 0) {
+      const lateOps: BatchOp[] = [];
+      const lateApplied = await this.#prepareApply(late, lateOps);
+      if (lateOps.length > 0) await this.#options.storage.commit(lateOps);
+      this.#finishApply(lateApplied);
+    }
     for (const state of ready.readStates) {
       const key = contextKey(state.context);
       for (const resolve of this.#readWaiters.get(key) ?? []) resolve(state.index);
@@ -179,26 +222,40 @@ export class RaftNode implements LedgerNode, PeerHandler {
     this.#raw.advance(ready);
   }
 
-  async #apply(entries: readonly Entry[]): Promise<void> {
+  /**
+   * Prepare and publish each committed entry in order, pushing its ledger writes and the applied index onto
+   * `ops`. Publishing before `ops` is durable is safe: the entries are committed, so a restart replays them
+   * into the same state; clients are answered only by `#finishApply`, after the commit.
+   */
+  async #prepareApply(entries: readonly Entry[], ops: BatchOp[]): Promise<AppliedEntry[]> {
+    const applied: AppliedEntry[] = [];
+    let last = this.#appliedIndex;
     for (const entry of entries) {
-      if (entry.index <= this.#appliedIndex) continue;
-      if (entry.type !== "normal" || entry.data.length === 0) {
-        // No-ops and membership entries change no ledger state; nothing to make durable.
-        this.#appliedIndex = entry.index;
-        continue;
-      }
+      if (entry.index <= last) continue;
+      last = entry.index;
+      // No-ops and membership entries change no ledger state.
+      if (entry.type !== "normal" || entry.data.length === 0) continue;
       const proposal = decodeProposal(entry.data);
       const prepared = await this.ledger.prepare(proposal.commands.map((item) => item.command), proposal.timestampMs);
-      prepared.ops.push(appliedIndexOp(entry.index));
-      await this.#options.storage.commit(prepared.ops);
+      ops.push(...prepared.ops);
       this.ledger.publish(prepared);
-      this.#appliedIndex = entry.index;
-      prepared.results.forEach((result, i) => {
-        const pending = this.#pending.get(proposal.commands[i]!.requestId);
+      applied.push({ index: entry.index, proposal, results: prepared.results });
+    }
+    if (last > this.#appliedIndex) ops.push(appliedIndexOp(last));
+    applied.push({ index: last, proposal: undefined, results: [] });
+    return applied;
+  }
+
+  /** Once the ops of `#prepareApply` are durable: advance the applied index and answer the waiting clients. */
+  #finishApply(applied: readonly AppliedEntry[]): void {
+    for (const { index, proposal, results } of applied) {
+      this.#appliedIndex = Math.max(this.#appliedIndex, index);
+      results.forEach((result, i) => {
+        const pending = this.#pending.get(proposal!.commands[i]!.requestId);
         if (pending === undefined) return;
-        this.#pending.delete(proposal.commands[i]!.requestId);
+        this.#pending.delete(proposal!.commands[i]!.requestId);
         clearTimeout(pending.timer);
-        if (result.ok) pending.resolve({ outcome: { applied: result.applied, treeSize: result.treeSize }, raftIndex: entry.index });
+        if (result.ok) pending.resolve({ outcome: { applied: result.applied, treeSize: result.treeSize }, raftIndex: index });
         else pending.reject(result.error);
       });
     }
@@ -242,19 +299,52 @@ export class RaftNode implements LedgerNode, PeerHandler {
 
   /** Forward to the leader; undefined when it says it no longer leads (nothing was proposed, so a retry is safe). */
   async #forward(lead: NodeId, command: WriteCommand): Promise<WriteOutcome | undefined> {
-    let reply: ForwardReply;
-    try {
-      reply = await this.#options.transport.forwardWrite(lead, command, this.#options.requestTimeoutMs);
-    } catch (error) {
-      // A refused connection sent nothing, so looking for the (new) leader again is safe; anything later is ambiguous.
-      if (isConnectionRefused(error)) return undefined;
-      throw new NodeUnavailableError(`forwarding the write to leader ${lead} failed (its outcome is unknown): ${(error as Error).message}`, 1);
-    }
-    if (reply.kind === "notLeader") return undefined;
+    const reply = await this.#forwardBatched(lead, command);
+    if (reply === undefined || reply.kind === "notLeader") return undefined;
     if (reply.kind === "refused") throw remoteError(reply.code, reply.message);
     // Read-your-writes on this node: answer once the entry is applied here too.
     await this.#waitApplied(reply.raftIndex, this.#options.now() + this.#options.requestTimeoutMs);
     return { applied: reply.applied, treeSize: reply.treeSize };
+  }
+
+  /** Queue `command` for the leader: every command forwarded in one event-loop turn travels in one request. */
+  #forwardBatched(lead: NodeId, command: WriteCommand): Promise<ForwardReply | undefined> {
+    if (this.#forwardsInFlight >= this.#limits.queueCommandsMax) {
+      return Promise.reject(new NodeUnavailableError("forward queue is full; retry later", 1));
+    }
+    this.#forwardsInFlight++;
+    return new Promise<ForwardReply | undefined>((resolve, reject) => {
+      let queue = this.#forwardQueue.get(lead);
+      if (queue === undefined) this.#forwardQueue.set(lead, (queue = []));
+      queue.push({ command, resolve, reject });
+      this.#forwardFlush ??= setTimeout(() => this.#flushForwards(), 0);
+    }).finally(() => this.#forwardsInFlight--);
+  }
+
+  #flushForwards(): void {
+    this.#forwardFlush = undefined;
+    const queues = this.#forwardQueue;
+    this.#forwardQueue = new Map();
+    for (const [lead, queue] of queues) {
+      for (let start = 0; start < queue.length; start += FORWARDED_COMMANDS_MAX) void this.#sendForwards(lead, queue.slice(start, start + FORWARDED_COMMANDS_MAX));
+    }
+  }
+
+  async #sendForwards(lead: NodeId, batch: readonly QueuedForward[]): Promise<void> {
+    let replies: ForwardReply[];
+    try {
+      replies = await this.#options.transport.forwardWrites(lead, batch.map((item) => item.command), this.#options.requestTimeoutMs);
+    } catch (error) {
+      // A refused connection sent nothing, so looking for the (new) leader again is safe; anything later is ambiguous.
+      if (isConnectionRefused(error)) {
+        for (const item of batch) item.resolve(undefined);
+        return;
+      }
+      const failure = new NodeUnavailableError(`forwarding the write to leader ${lead} failed (its outcome is unknown): ${(error as Error).message}`, 1);
+      for (const item of batch) item.reject(failure);
+      return;
+    }
+    batch.forEach((item, i) => item.resolve(replies[i]));
   }
 
   #proposeLocal(command: WriteCommand): Promise<{ outcome: WriteOutcome; raftIndex: number }> {
@@ -398,7 +488,11 @@ export class RaftNode implements LedgerNode, PeerHandler {
     this.#kick();
   }
 
-  async forwardWrite(command: WriteCommand): Promise<ForwardReply> {
+  forwardWrites(commands: WriteCommand[]): Promise<ForwardReply[]> {
+    return Promise.all(commands.map((command) => this.#proposeForwarded(command)));
+  }
+
+  async #proposeForwarded(command: WriteCommand): Promise<ForwardReply> {
     try {
       validateCommand(command, this.#options.commandLimits);
       const lead = this.#raw.status().lead;
@@ -469,7 +563,10 @@ export class RaftNode implements LedgerNode, PeerHandler {
     this.#closed = true;
     clearInterval(this.#ticker);
     clearTimeout(this.#proposalFlush);
+    clearTimeout(this.#forwardFlush);
     const refusal = this.#refusal()!;
+    for (const queue of this.#forwardQueue.values()) for (const item of queue) item.reject(refusal);
+    this.#forwardQueue.clear();
     for (const { requestId } of this.#proposalQueue) this.#rejectPending(requestId, refusal);
     this.#proposalQueue = [];
     while (this.#pumping !== undefined) await this.#pumping;

@@ -19,6 +19,8 @@ export class WireFormatError extends Error {
 
 /** Most messages in one batch POST. */
 export const MESSAGES_PER_BATCH_MAX = 10_000;
+/** Most commands in one forward request (a follower sends what arrived in one event-loop turn, capped). */
+export const FORWARDED_COMMANDS_MAX = 4096;
 /** Most operations in one forwarded command (the leader checks its own, smaller limit too). */
 const OPERATIONS_PER_COMMAND_MAX = 100_000;
 
@@ -150,14 +152,13 @@ export type ForwardReply =
   | { kind: "refused"; code: string; message: string }
   | { kind: "notLeader"; leaderId: number };
 
-export function encodeForwardReply(reply: ForwardReply): Uint8Array {
-  if (reply.kind === "applied") return cbor.encode([0, reply.applied.map(appliedToWire), u(reply.treeSize), u(reply.raftIndex)]);
-  if (reply.kind === "refused") return cbor.encode([1, reply.code, reply.message]);
-  return cbor.encode([2, u(reply.leaderId)]);
+function forwardReplyToWire(reply: ForwardReply): unknown[] {
+  if (reply.kind === "applied") return [0, reply.applied.map(appliedToWire), u(reply.treeSize), u(reply.raftIndex)];
+  if (reply.kind === "refused") return [1, reply.code, reply.message];
+  return [2, u(reply.leaderId)];
 }
 
-export function decodeForwardReply(bytes: Uint8Array): ForwardReply {
-  const raw = decodeWire(bytes);
+function forwardReplyFromWire(raw: unknown): ForwardReply {
   check(Array.isArray(raw), "forward reply");
   if (raw[0] === 0 && raw.length === 4 && Array.isArray(raw[1]) && isUint(raw[2]) && isUint(raw[3])) {
     return { kind: "applied", applied: raw[1].map(appliedFromWire), treeSize: raw[2], raftIndex: raw[3] };
@@ -167,6 +168,28 @@ export function decodeForwardReply(bytes: Uint8Array): ForwardReply {
   }
   check(raw[0] === 2 && raw.length === 2 && isUint(raw[1]), "forward reply");
   return { kind: "notLeader", leaderId: raw[1] };
+}
+
+/** A follower's forward request: the write commands that arrived there in one event-loop turn. */
+export function encodeForwardRequest(commands: readonly WriteCommand[]): Uint8Array {
+  return cbor.encode(commands.map(commandToWire));
+}
+
+export function decodeForwardRequest(bytes: Uint8Array): WriteCommand[] {
+  const raw = decodeWire(bytes);
+  check(Array.isArray(raw) && raw.length >= 1 && raw.length <= FORWARDED_COMMANDS_MAX, "forward request");
+  return raw.map(commandFromWire);
+}
+
+/** The leader's replies to a forward request, one per command in order. */
+export function encodeForwardReplies(replies: readonly ForwardReply[]): Uint8Array {
+  return cbor.encode(replies.map(forwardReplyToWire));
+}
+
+export function decodeForwardReplies(bytes: Uint8Array, count: number): ForwardReply[] {
+  const raw = decodeWire(bytes);
+  check(Array.isArray(raw) && raw.length === count, "forward replies");
+  return raw.map(forwardReplyFromWire);
 }
 
 /** The leader's answer to a read-index request: the index to wait for, or who leads. */

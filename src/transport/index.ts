@@ -13,11 +13,11 @@ import { type Message, type NodeId } from "../raft/index.ts";
 import { type WriteCommand } from "../ledger/commands.ts";
 import { cbor } from "../ledger/entry.ts";
 import {
-  commandFromWire, commandToWire, decodeForwardReply, decodeMessages, decodeReadIndexReply, decodeWire, encodeForwardReply,
+  decodeForwardReplies, decodeForwardRequest, decodeMessages, decodeReadIndexReply, encodeForwardReplies, encodeForwardRequest,
   encodeMessages, encodeReadIndexReply, MESSAGES_PER_BATCH_MAX, WireFormatError, type ForwardReply, type ReadIndexReply,
 } from "./codec.ts";
 
-export { WireFormatError, type ForwardReply, type ReadIndexReply } from "./codec.ts";
+export { FORWARDED_COMMANDS_MAX, WireFormatError, type ForwardReply, type ReadIndexReply } from "./codec.ts";
 
 /** Paths on the Raft port. */
 export const RAFT_PATHS = { messages: "/raft/v1/messages", forward: "/raft/v1/forward", readIndex: "/raft/v1/read-index" } as const;
@@ -117,9 +117,9 @@ export class HttpTransport {
     return bytes;
   }
 
-  /** Ask peer `to` (the leader) to propose `command`; resolves with its reply. Network failures reject. */
-  async forwardWrite(to: NodeId, command: WriteCommand, timeoutMs: number): Promise<ForwardReply> {
-    return decodeForwardReply(await this.#call(to, RAFT_PATHS.forward, cbor.encode(commandToWire(command)), timeoutMs));
+  /** Ask peer `to` (the leader) to propose `commands` (at most FORWARDED_COMMANDS_MAX); one reply per command. Network failures reject. */
+  async forwardWrites(to: NodeId, commands: readonly WriteCommand[], timeoutMs: number): Promise<ForwardReply[]> {
+    return decodeForwardReplies(await this.#call(to, RAFT_PATHS.forward, encodeForwardRequest(commands), timeoutMs), commands.length);
   }
 
   /** Ask peer `to` (the leader) for a read index. */
@@ -141,8 +141,8 @@ export class HttpTransport {
 export interface PeerHandler {
   /** Step validated messages from a peer. */
   receive(messages: Message[]): void;
-  /** Propose a write forwarded by a follower and answer once applied here. */
-  forwardWrite(command: WriteCommand): Promise<ForwardReply>;
+  /** Propose writes forwarded by a follower and answer, one reply per command, once applied here. */
+  forwardWrites(commands: WriteCommand[]): Promise<ForwardReply[]>;
   /** Confirm leadership and return the commit index a follower must apply before reading. */
   readIndex(): Promise<ReadIndexReply>;
 }
@@ -181,7 +181,7 @@ export function createPeerHandler(options: PeerServerOptions): (request: Request
         options.handler.receive(decodeMessages(body));
         return new Response(null, { status: 204 });
       }
-      if (path === RAFT_PATHS.forward) return cborResponse(encodeForwardReply(await options.handler.forwardWrite(commandFromWire(decodeWire(body)))));
+      if (path === RAFT_PATHS.forward) return cborResponse(encodeForwardReplies(await options.handler.forwardWrites(decodeForwardRequest(body))));
       return cborResponse(encodeReadIndexReply(await options.handler.readIndex()));
     } catch (error) {
       if (error instanceof WireFormatError) return plain(400, error.message);

@@ -138,7 +138,7 @@ describe("in-process 3-node cluster", () => {
     for (const body of [new Uint8Array([0xff, 0x00]), new Uint8Array([0x81, 0x01]), new Uint8Array([0xa1, 0x01, 0x02])]) {
       expect((await fetch(url, { method: "POST", body, headers: good })).status).toBe(400);
     }
-    expect((await fetch(url.replace("messages", "forward"), { method: "POST", body: new Uint8Array([0x81, 0x80]), headers: good })).status).toBe(400);
+    expect((await fetch(url.replace("messages", "forward"), { method: "POST", body: new Uint8Array([0x81, 0x81, 0x80]), headers: good })).status).toBe(400);
     expect(running().length).toBe(3);
   });
 
