@@ -17,7 +17,7 @@ import { type WriteCommand, type WriteOperation } from "./commands.ts";
 import { type Entry } from "./entry.ts";
 import { DeleteNotAllowedError, ImmutableKeyError, KeyNotFoundError, LedgerError, PreconditionFailedError } from "./errors.ts";
 import {
-  encodeEntryRecord, encodeLatest, encodeVersion, entryKey, entryRecordLeafInput, latestKey, merkleKey, versionKey, type LatestRecord,
+  encodeEntryRecord, encodeLatest, encodeVersion, entryKey, entryRecordLeafInput, latestKey, MERKLE_STORED_LEVEL_MIN, merkleKey, versionKey, type LatestRecord,
 } from "./records.ts";
 import { LedgerReader, type HotRecord } from "./reader.ts";
 import { type CheckpointIssuer } from "./checkpoints.ts";
@@ -232,8 +232,8 @@ export class Ledger extends LedgerReader {
       { type: "put", key: latestKey(operation.key), value: encodeLatest(record) },
     );
     for (const node of this.#frontier.append(leaf)) {
-      // Leaves are not stored: a leaf hash is SHA-256(0x00 || entry), and the entry is stored.
-      if (node.level > 0) out.ops.push({ type: "put", key: merkleKey(node.level, node.index), value: node.hash });
+      // Low nodes are not stored: they are recomputed from the stored entries they cover.
+      if (node.level >= MERKLE_STORED_LEVEL_MIN) out.ops.push({ type: "put", key: merkleKey(node.level, node.index), value: node.hash });
     }
     out.entries.push(entry);
     out.hot.push({ latest: record, timestampMs, contentType, value });

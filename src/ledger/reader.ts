@@ -6,11 +6,11 @@
  */
 import { compareBytes, type Storage, StorageCorruptionError } from "../storage/index.ts";
 import { KeyBuilder, Tag, readKeyInteger, readKeyString } from "../storage/keys.ts";
-import { consistencyProof, inclusionProof, rootAt, type Hasher, type NodeReader } from "../merkle/index.ts";
+import { consistencyProof, inclusionProof, nodeHash, rootAt, type Hasher, type NodeReader } from "../merkle/index.ts";
 import { decodeEntry, type Entry } from "./entry.ts";
 import { KeyNotFoundError, SeqNotFoundError, TreeSizeError, VersionNotFoundError } from "./errors.ts";
 import {
-  decodeEntryRecord, decodeLatest, decodeVersion, entryKey, latestKey, latestPrefixRange, merkleKey, versionKey,
+  decodeEntryRecord, decodeLatest, decodeVersion, entryKey, latestKey, latestPrefixRange, MERKLE_STORED_LEVEL_MIN, merkleKey, versionKey,
   versionRange, type LatestRecord,
 } from "./records.ts";
 import { type CheckpointIssuer, type SignedCheckpoint } from "./checkpoints.ts";
@@ -113,20 +113,17 @@ export class LedgerReader {
   }
 
   /**
-   * Merkle node reads over the storage port. Interior nodes are stored;
-   * leaves (level 0) are recomputed from the stored entry, which saves one
-   * write per entry. A missing node or entry is corruption.
+   * Merkle node reads over the storage port. Nodes from level
+   * MERKLE_STORED_LEVEL_MIN up are stored; lower ones (leaves included) are
+   * recomputed from the stored entries they cover, which saves most node
+   * writes. A missing node or entry is corruption.
    */
   static nodeReader(storage: Storage, hasher: Hasher): NodeReader {
     return {
       async getNodes(ids) {
         return Promise.all(
           ids.map(async ({ level, index }) => {
-            if (level === 0) {
-              const bytes = await storage.get(entryKey(index));
-              if (bytes === undefined) throw new StorageCorruptionError(`entry ${index} missing for a Merkle leaf`);
-              return hasher.sha256(decodeEntryRecord(bytes).leafInput);
-            }
+            if (level < MERKLE_STORED_LEVEL_MIN) return subtreeFromEntries(storage, hasher, level, index);
             const hash = await storage.get(merkleKey(level, index));
             if (hash === undefined || hash.length !== 32) {
               throw new StorageCorruptionError(`Merkle node (level ${level}, index ${index}) missing or malformed`);
@@ -357,4 +354,27 @@ export class LedgerReader {
     const { item, proof } = await this.inclusionProof(seq, checkpoint.treeSize);
     return { key, version: resolvedVersion, item, treeSize: checkpoint.treeSize, rootHash: checkpoint.rootHash, proof, checkpoint };
   }
+}
+
+/** Hash of the complete subtree (level, index) rebuilt from its 2^level stored entries (one read or one scan). */
+async function subtreeFromEntries(storage: Storage, hasher: Hasher, level: number, index: number): Promise<Uint8Array> {
+  if (level === 0) {
+    const bytes = await storage.get(entryKey(index));
+    if (bytes === undefined) throw new StorageCorruptionError(`entry ${index} missing for a Merkle leaf`);
+    return hasher.sha256(decodeEntryRecord(bytes).leafInput);
+  }
+  const count = 2 ** level;
+  const first = index * count;
+  const rows = await storage.scan({ start: entryKey(first), end: entryKey(first + count), limit: count });
+  if (rows.length !== count) throw new StorageCorruptionError(`entries ${first}..${first + count - 1} incomplete for a Merkle node`);
+  let hashes = rows.map((row, i) => {
+    if (readKeyInteger(row.key, 1) !== first + i) throw new StorageCorruptionError(`entry ${first + i} missing for a Merkle node`);
+    return hasher.sha256(decodeEntryRecord(row.value).leafInput);
+  });
+  while (hashes.length > 1) {
+    const parents: Uint8Array[] = [];
+    for (let i = 0; i < hashes.length; i += 2) parents.push(nodeHash(hasher, hashes[i]!, hashes[i + 1]!));
+    hashes = parents;
+  }
+  return hashes[0]!;
 }

@@ -30,6 +30,14 @@ export interface EntryRecord {
   version: number;
 }
 
+/**
+ * Merkle nodes below this level are not stored: a node of level L < 3 is
+ * recomputed from its 2^L (at most 4) entries, read with one scan. This saves
+ * 3 of every 4 node writes (levels 1 and 2 hold n/2 + n/4 of the n - 1
+ * interior nodes) for a few extra entry reads per proof.
+ */
+export const MERKLE_STORED_LEVEL_MIN = 3;
+
 export const entryKey = (seq: number): Uint8Array => integerKey(Tag.entry, seq);
 export const latestKey = (key: string): Uint8Array => stringKey(Tag.latest, key);
 export const versionKey = (key: string, version: number): Uint8Array => stringKey(Tag.version, key, version);

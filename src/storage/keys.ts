@@ -19,7 +19,7 @@ export const Tag = {
   version: 0x11,
   /** latest/{key} -> version ‖ seq ‖ deleted */
   latest: 0x12,
-  /** merkle/{level}/{index} -> 32-byte hash of a complete subtree */
+  /** merkle/{level}/{index} -> 32-byte hash of a complete subtree (levels >= 3; see src/ledger/records.ts) */
   merkle: 0x13,
   /** checkpoint/{treeSize} -> signed note text */
   checkpoint: 0x14,
