@@ -17,7 +17,7 @@ import { type WriteCommand, type WriteOperation } from "./commands.ts";
 import { type Entry } from "./entry.ts";
 import { DeleteNotAllowedError, ImmutableKeyError, KeyNotFoundError, LedgerError, PreconditionFailedError } from "./errors.ts";
 import {
-  encodeEntryRecord, encodeLatest, encodeVersion, entryKey, entryRecordLeafInput, latestKey, MERKLE_STORED_LEVEL_MIN, merkleKey, versionKey, type LatestRecord,
+  encodeEntryRecord, encodeLatest, encodeVersion, entryKey, latestKey, MERKLE_STORED_LEVEL_MIN, merkleKey, versionKey, type LatestRecord,
 } from "./records.ts";
 import { LedgerReader, type HotRecord } from "./reader.ts";
 import { type CheckpointIssuer } from "./checkpoints.ts";
@@ -222,8 +222,8 @@ export class Ledger extends LedgerReader {
       contentType: isPut ? operation.contentType : null,
       timestampMs,
     };
-    const entryRecord = encodeEntryRecord(entry, record.version);
-    const leaf = this.hasher.sha256(entryRecordLeafInput(entryRecord));
+    const { record: entryRecord, leafInput } = encodeEntryRecord(entry, record.version);
+    const leaf = this.hasher.sha256(leafInput);
     const contentType = isPut ? operation.contentType : null;
     const value = isPut ? operation.value : null;
     out.ops.push(

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import {
-  decodeEntryRecord, decodeLatest, decodeVersion, encodeEntryRecord, encodeLatest, encodeVersion, entryRecordLeafInput,
+  decodeEntryRecord, decodeLatest, decodeVersion, encodeEntryRecord, encodeLatest, encodeVersion,
 } from "../../src/ledger/records.ts";
 import { encodeEntry, type Entry } from "../../src/ledger/entry.ts";
 import { StorageCorruptionError } from "../../src/storage/index.ts";
@@ -27,18 +27,18 @@ describe("internal storage records", () => {
   });
 
   test("entry records hold the exact entry bytes, and their leaf input is 0x00 || entry", () => {
-    const record = encodeEntryRecord(entry, 12);
+    const { record, leafInput } = encodeEntryRecord(entry, 12);
     const decoded = decodeEntryRecord(record);
     expect(Buffer.from(decoded.entryBytes).equals(Buffer.from(encodeEntry(entry)))).toBe(true);
     expect(decoded.version).toBe(12);
-    expect(Buffer.from(entryRecordLeafInput(record)).equals(Buffer.from([0, ...encodeEntry(entry)]))).toBe(true);
-    expect(Buffer.from(decoded.leafInput).equals(Buffer.from(entryRecordLeafInput(record)))).toBe(true);
+    expect(Buffer.from(leafInput).equals(Buffer.from([0, ...encodeEntry(entry)]))).toBe(true);
+    expect(Buffer.from(decoded.leafInput).equals(Buffer.from(leafInput))).toBe(true);
   });
 
   test("malformed records read back from storage are corruption", () => {
     const latest = encodeLatest({ version: 1, seq: 0, deleted: false });
     const version = encodeVersion({ seq: 5, timestampMs: 1, contentType: "text/plain", value: Uint8Array.from([1]) });
-    const record = encodeEntryRecord(entry, 1);
+    const { record } = encodeEntryRecord(entry, 1);
     const bad: Array<() => unknown> = [
       () => decodeLatest(latest.subarray(1)),
       () => decodeLatest(Uint8Array.from([...latest.subarray(0, 16), 2])),
