@@ -14,6 +14,7 @@ import { defaultHasher, type Hasher } from "./merkle/index.ts";
 import { type Signer } from "./checkpoint/index.ts";
 import { RaftNode } from "./node/raft-node.ts";
 import { RaftLogStorage } from "./node/raft-log-storage.ts";
+import { IdempotencyRecords } from "./node/raft-idempotency.ts";
 import { createPeerHandler, HttpTransport } from "./transport/index.ts";
 
 /** A running single node: its node, HTTP app and a way to stop it. */
@@ -109,6 +110,7 @@ export async function openClusterServer(options: {
   const checkpoints = new CheckpointIssuer({ signer: options.signer, origin: config.ledger.origin });
   const ledger = await Ledger.open({ storage, hasher: options.hasher ?? defaultHasher, checkpoints, immutable: config.ledger.immutable });
   const log = await RaftLogStorage.open(storage, cluster.peers.map((peer) => peer.id));
+  const idempotency = await IdempotencyRecords.open(storage);
   const transport = new HttpTransport({
     peers: new Map(cluster.peers.filter((peer) => peer.id !== nodeId).map((peer) => [peer.id, peer.raft_address])),
     secret: cluster.secret,
@@ -122,6 +124,7 @@ export async function openClusterServer(options: {
     ledger,
     storage,
     log,
+    idempotency,
     transport,
     now,
     tickMs: config.consensus.tick_ms,

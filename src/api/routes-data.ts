@@ -9,6 +9,8 @@ import { type ValueView, type LogItem } from "../ledger/reader.ts";
 import { fromBase64, toBase64 } from "../encoding.ts";
 import { parseJson, readBodyCapped } from "./body.ts";
 import { HttpError } from "./errors.ts";
+import { type WriteOptions, type WriteOutcome } from "../node/index.ts";
+import { IDEMPOTENCY_KEY_CHARS_MAX, isIdempotencyKey } from "../node/raft-idempotency.ts";
 import {
   type ApiContext, appliedJson, ifMatchVersion, intQuery, keyFromPath, pageSize, readBarrier,
 } from "./context.ts";
@@ -16,11 +18,27 @@ import {
 const DEFAULT_CONTENT_TYPE = "application/octet-stream";
 const strictDecoder = new TextDecoder("utf-8", { fatal: true });
 
+/** The validated `Idempotency-Key` header (1..128 printable ASCII characters), if sent. */
+function writeOptions(c: Context): WriteOptions {
+  const key = c.req.header("idempotency-key");
+  if (key === undefined) return {};
+  if (!isIdempotencyKey(key)) {
+    throw new HttpError(400, "bad_idempotency_key", `Idempotency-Key must be 1..${IDEMPOTENCY_KEY_CHARS_MAX} printable ASCII characters`);
+  }
+  return { idempotencyKey: key };
+}
+
+/** Mark a response that repeats the first result of an earlier write with the same idempotency key. */
+function markReplayed(c: Context, outcome: WriteOutcome): void {
+  if (outcome.replayed === true) c.header("Idempotent-Replayed", "true");
+}
+
 /** Store one value and reply with its position in the ledger. */
 export async function putValue(api: ApiContext, c: Context, operation: WriteOperation): Promise<Response> {
   const command: WriteCommand = { operations: [operation] };
   validateCommand(command, api.limits);
-  const outcome = await api.node.write(command);
+  const outcome = await api.node.write(command, writeOptions(c));
+  markReplayed(c, outcome);
   api.metrics.count(operation.op === "put" ? "put" : "delete");
   const applied = outcome.applied[0]!;
   c.header("ETag", `"${applied.version}"`);
@@ -131,7 +149,8 @@ export async function readBatch(api: ApiContext, c: Context): Promise<WriteComma
 
 /** Apply a batch and reply with every operation's position. */
 export async function applyBatch(api: ApiContext, c: Context, command: WriteCommand): Promise<Response> {
-  const outcome = await api.node.write(command);
+  const outcome = await api.node.write(command, writeOptions(c));
+  markReplayed(c, outcome);
   api.metrics.count("batch");
   return c.json({ treeSize: outcome.treeSize, results: outcome.applied.map((applied) => appliedJson(applied, outcome.treeSize)) });
 }

@@ -18,6 +18,14 @@ export type Consistency = "linearizable" | "stale";
 export interface WriteOutcome {
   applied: AppliedOperation[];
   treeSize: number;
+  /** True when this is the recorded first result of an earlier write with the same idempotency key. */
+  replayed?: boolean;
+}
+
+/** Per-write options of {@link LedgerNode.write}. */
+export interface WriteOptions {
+  /** 1..128 printable ASCII characters, from the `Idempotency-Key` header. */
+  idempotencyKey?: string;
 }
 
 /** A member of the cluster as reported by status routes. */
@@ -45,8 +53,12 @@ export interface NodeStatus {
 export interface LedgerNode {
   /** Read access to published ledger state. Call `readBarrier` first for the consistency wanted. */
   readonly ledger: LedgerReader;
-  /** Append one command; resolves when it is durable and visible, rejects with a `LedgerError` or `NodeError`. */
-  write(command: WriteCommand): Promise<WriteOutcome>;
+  /**
+   * Append one command; resolves when it is durable and visible, rejects with a `LedgerError` or `NodeError`.
+   * With `idempotencyKey` (cluster nodes), a command whose key was already applied is not applied again:
+   * the first result comes back, marked `replayed`.
+   */
+  write(command: WriteCommand, options?: WriteOptions): Promise<WriteOutcome>;
   /** Resolves when local state is fresh enough for `consistency`. */
   readBarrier(consistency: Consistency): Promise<void>;
   /** Subscribe to newly published entries; returns an unsubscribe function. */

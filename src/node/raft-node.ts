@@ -27,11 +27,12 @@ import {
   KeyTooLongError, LedgerError, PreconditionFailedError, ValueTooLargeError,
 } from "../ledger/errors.ts";
 import { NONE, ProposalDroppedError, RawNode, seededRandom, type Entry, type Message, type NodeId, type Ready } from "../raft/index.ts";
-import { FORWARDED_COMMANDS_MAX, PeerRequestError, type ForwardReply, type HttpTransport, type PeerHandler, type ReadIndexReply } from "../transport/index.ts";
+import { FORWARDED_COMMANDS_MAX, PeerRequestError, type ForwardedWrite, type ForwardReply, type HttpTransport, type PeerHandler, type ReadIndexReply } from "../transport/index.ts";
 import { DEFAULT_WRITE_QUEUE_LIMITS, type WriteQueueLimits } from "./local-node.ts";
 import { appliedIndexOp, type RaftLogStorage } from "./raft-log-storage.ts";
 import { decodeProposal, encodeProposal, type Proposal, type ProposedCommand } from "./proposal.ts";
-import { NodeUnavailableError, type Consistency, type LedgerNode, type MemberStatus, type NodeStatus, type WriteOutcome } from "./index.ts";
+import { NodeUnavailableError, type Consistency, type LedgerNode, type MemberStatus, type NodeStatus, type WriteOptions, type WriteOutcome } from "./index.ts";
+import { isIdempotencyKey, type IdempotencyRecords } from "./raft-idempotency.ts";
 
 /** A founding member of the cluster. */
 export interface RaftPeer {
@@ -48,6 +49,8 @@ export interface RaftNodeOptions {
   ledger: Ledger;
   storage: Storage;
   log: RaftLogStorage;
+  /** Recorded first results of writes sent with an idempotency key. */
+  idempotency: IdempotencyRecords;
   transport: HttpTransport;
   now: () => number;
   tickMs: number;
@@ -74,10 +77,11 @@ interface AppliedEntry {
   /** Undefined for the final marker that only advances the applied index. */
   proposal: Proposal | undefined;
   results: CommandResult[];
+  /** Positions answered with the recorded result of an earlier write with the same idempotency key. */
+  replayed: Set<number>;
 }
 
-interface QueuedForward {
-  command: WriteCommand;
+interface QueuedForward extends ForwardedWrite {
   /** Undefined: nothing reached the leader, so a retry is safe. */
   resolve: (reply: ForwardReply | undefined) => void;
   reject: (error: unknown) => void;
@@ -236,27 +240,70 @@ export class RaftNode implements LedgerNode, PeerHandler {
       // No-ops and membership entries change no ledger state.
       if (entry.type !== "normal" || entry.data.length === 0) continue;
       const proposal = decodeProposal(entry.data);
-      const prepared = await this.ledger.prepare(proposal.commands.map((item) => item.command), proposal.timestampMs);
-      ops.push(...prepared.ops);
-      this.ledger.publish(prepared);
-      applied.push({ index: entry.index, proposal, results: prepared.results });
+      applied.push({ index: entry.index, proposal, ...await this.#applyProposal(entry.index, proposal, ops) });
     }
     if (last > this.#appliedIndex) ops.push(appliedIndexOp(last));
-    applied.push({ index: last, proposal: undefined, results: [] });
+    applied.push({ index: last, proposal: undefined, results: [], replayed: new Set() });
     return applied;
+  }
+
+  /**
+   * Prepare and publish one proposal. A command whose idempotency key is already recorded (earlier, or by an
+   * earlier command of this proposal) is not applied again: it gets the recorded first result.
+   */
+  async #applyProposal(raftIndex: number, proposal: Proposal, ops: BatchOp[]): Promise<{ results: CommandResult[]; replayed: Set<number> }> {
+    const records = this.#options.idempotency;
+    const results: Array<CommandResult | undefined> = [];
+    const replayed = new Set<number>();
+    const firstOf = new Map<string, number>();
+    const fresh: number[] = [];
+    for (const [position, { idempotencyKey: key }] of proposal.commands.entries()) {
+      if (key === undefined) {
+        fresh.push(position);
+        continue;
+      }
+      replayed.add(position);
+      if (firstOf.has(key)) continue;
+      const prior = await records.lookup(key);
+      if (prior !== undefined) {
+        results[position] = resultOfReply(prior);
+        continue;
+      }
+      replayed.delete(position);
+      firstOf.set(key, position);
+      fresh.push(position);
+    }
+    if (fresh.length > 0) {
+      const prepared = await this.ledger.prepare(fresh.map((position) => proposal.commands[position]!.command), proposal.timestampMs);
+      ops.push(...prepared.ops);
+      this.ledger.publish(prepared);
+      fresh.forEach((position, i) => {
+        const result = prepared.results[i]!;
+        results[position] = result;
+        const key = proposal.commands[position]!.idempotencyKey;
+        if (key !== undefined) records.record(key, { raftIndex, position, timestampMs: proposal.timestampMs }, replyOfResult(result, raftIndex), ops);
+      });
+    }
+    proposal.commands.forEach(({ idempotencyKey: key }, position) => {
+      results[position] ??= results[firstOf.get(key!)!];
+    });
+    records.prune(proposal.timestampMs, ops);
+    return { results: results as CommandResult[], replayed };
   }
 
   /** Once the ops of `#prepareApply` are durable: advance the applied index and answer the waiting clients. */
   #finishApply(applied: readonly AppliedEntry[]): void {
-    for (const { index, proposal, results } of applied) {
+    this.#options.idempotency.flushed();
+    for (const { index, proposal, results, replayed } of applied) {
       this.#appliedIndex = Math.max(this.#appliedIndex, index);
       results.forEach((result, i) => {
         const pending = this.#pending.get(proposal!.commands[i]!.requestId);
         if (pending === undefined) return;
         this.#pending.delete(proposal!.commands[i]!.requestId);
         clearTimeout(pending.timer);
-        if (result.ok) pending.resolve({ outcome: { applied: result.applied, treeSize: result.treeSize }, raftIndex: index });
-        else pending.reject(result.error);
+        if (!result.ok) pending.reject(result.error);
+        else if (replayed.has(i)) pending.resolve({ outcome: { applied: result.applied, treeSize: result.treeSize, replayed: true }, raftIndex: index });
+        else pending.resolve({ outcome: { applied: result.applied, treeSize: result.treeSize }, raftIndex: index });
       });
     }
     if (this.#appliedWaiters.length > 0) {
@@ -281,15 +328,16 @@ export class RaftNode implements LedgerNode, PeerHandler {
 
   // ---- writes ----
 
-  async write(command: WriteCommand): Promise<WriteOutcome> {
+  async write(command: WriteCommand, options: WriteOptions = {}): Promise<WriteOutcome> {
+    const write: ForwardedWrite = options.idempotencyKey === undefined ? { command } : { command, idempotencyKey: options.idempotencyKey };
     const deadline = this.#options.now() + this.#options.leaderWaitMs;
     for (;;) {
       const refusal = this.#refusal();
       if (refusal !== undefined) throw refusal;
       const lead = this.#raw.status().lead;
-      if (lead === this.#options.nodeId) return (await this.#proposeLocal(command)).outcome;
+      if (lead === this.#options.nodeId) return (await this.#proposeLocal(write)).outcome;
       if (lead !== NONE) {
-        const outcome = await this.#forward(lead, command);
+        const outcome = await this.#forward(lead, write);
         if (outcome !== undefined) return outcome;
       }
       if (this.#options.now() >= deadline) throw new NodeUnavailableError("no Raft leader is known; retry later", 1);
@@ -298,17 +346,17 @@ export class RaftNode implements LedgerNode, PeerHandler {
   }
 
   /** Forward to the leader; undefined when it says it no longer leads (nothing was proposed, so a retry is safe). */
-  async #forward(lead: NodeId, command: WriteCommand): Promise<WriteOutcome | undefined> {
-    const reply = await this.#forwardBatched(lead, command);
+  async #forward(lead: NodeId, write: ForwardedWrite): Promise<WriteOutcome | undefined> {
+    const reply = await this.#forwardBatched(lead, write);
     if (reply === undefined || reply.kind === "notLeader") return undefined;
     if (reply.kind === "refused") throw remoteError(reply.code, reply.message);
     // Read-your-writes on this node: answer once the entry is applied here too.
     await this.#waitApplied(reply.raftIndex, this.#options.now() + this.#options.requestTimeoutMs);
-    return { applied: reply.applied, treeSize: reply.treeSize };
+    return reply.replayed === true ? { applied: reply.applied, treeSize: reply.treeSize, replayed: true } : { applied: reply.applied, treeSize: reply.treeSize };
   }
 
-  /** Queue `command` for the leader: every command forwarded in one event-loop turn travels in one request. */
-  #forwardBatched(lead: NodeId, command: WriteCommand): Promise<ForwardReply | undefined> {
+  /** Queue `write` for the leader: every command forwarded in one event-loop turn travels in one request. */
+  #forwardBatched(lead: NodeId, write: ForwardedWrite): Promise<ForwardReply | undefined> {
     if (this.#forwardsInFlight >= this.#limits.queueCommandsMax) {
       return Promise.reject(new NodeUnavailableError("forward queue is full; retry later", 1));
     }
@@ -316,7 +364,7 @@ export class RaftNode implements LedgerNode, PeerHandler {
     return new Promise<ForwardReply | undefined>((resolve, reject) => {
       let queue = this.#forwardQueue.get(lead);
       if (queue === undefined) this.#forwardQueue.set(lead, (queue = []));
-      queue.push({ command, resolve, reject });
+      queue.push({ ...write, resolve, reject });
       this.#forwardFlush ??= setTimeout(() => this.#flushForwards(), 0);
     }).finally(() => this.#forwardsInFlight--);
   }
@@ -333,7 +381,7 @@ export class RaftNode implements LedgerNode, PeerHandler {
   async #sendForwards(lead: NodeId, batch: readonly QueuedForward[]): Promise<void> {
     let replies: ForwardReply[];
     try {
-      replies = await this.#options.transport.forwardWrites(lead, batch.map((item) => item.command), this.#options.requestTimeoutMs);
+      replies = await this.#options.transport.forwardWrites(lead, batch.map(({ command, idempotencyKey }) => (idempotencyKey === undefined ? { command } : { command, idempotencyKey })), this.#options.requestTimeoutMs);
     } catch (error) {
       // A refused connection sent nothing, so looking for the (new) leader again is safe; anything later is ambiguous.
       if (isConnectionRefused(error)) {
@@ -347,7 +395,7 @@ export class RaftNode implements LedgerNode, PeerHandler {
     batch.forEach((item, i) => item.resolve(replies[i]));
   }
 
-  #proposeLocal(command: WriteCommand): Promise<{ outcome: WriteOutcome; raftIndex: number }> {
+  #proposeLocal({ command, idempotencyKey }: ForwardedWrite): Promise<{ outcome: WriteOutcome; raftIndex: number }> {
     if (this.#pending.size >= this.#limits.queueCommandsMax) {
       return Promise.reject(new NodeUnavailableError("write queue is full; retry later", 1));
     }
@@ -358,7 +406,9 @@ export class RaftNode implements LedgerNode, PeerHandler {
         reject(new NodeUnavailableError(`write not applied within ${this.#options.requestTimeoutMs} ms; its outcome is unknown`, 1));
       }, this.#options.requestTimeoutMs);
       this.#pending.set(requestId, { resolve, reject, timer });
-      this.#proposalQueue.push({ requestId, command, sizeBytes: commandSizeBytes(command) });
+      const queued: QueuedProposal = { requestId, command, sizeBytes: commandSizeBytes(command) + (idempotencyKey?.length ?? 0) };
+      if (idempotencyKey !== undefined) queued.idempotencyKey = idempotencyKey;
+      this.#proposalQueue.push(queued);
       // Every command arriving in this event-loop turn joins one entry (one timestamp, one apply commit).
       this.#proposalFlush ??= setTimeout(() => this.#flushProposals(), 0);
     });
@@ -376,7 +426,8 @@ export class RaftNode implements LedgerNode, PeerHandler {
       while (end < queue.length && end - start < this.#limits.groupCommandsMax && (end === start || bytes + queue[end]!.sizeBytes <= this.#limits.groupBytesMax)) {
         bytes += queue[end++]!.sizeBytes;
       }
-      datas.push(encodeProposal({ timestampMs, commands: queue.slice(start, end) }));
+      const commands = queue.slice(start, end).map(({ sizeBytes: _, ...proposed }): ProposedCommand => proposed);
+      datas.push(encodeProposal({ timestampMs, commands }));
       start = end;
     }
     try {
@@ -488,17 +539,21 @@ export class RaftNode implements LedgerNode, PeerHandler {
     this.#kick();
   }
 
-  forwardWrites(commands: WriteCommand[]): Promise<ForwardReply[]> {
-    return Promise.all(commands.map((command) => this.#proposeForwarded(command)));
+  forwardWrites(writes: ForwardedWrite[]): Promise<ForwardReply[]> {
+    return Promise.all(writes.map((write) => this.#proposeForwarded(write)));
   }
 
-  async #proposeForwarded(command: WriteCommand): Promise<ForwardReply> {
+  async #proposeForwarded(write: ForwardedWrite): Promise<ForwardReply> {
     try {
-      validateCommand(command, this.#options.commandLimits);
+      validateCommand(write.command, this.#options.commandLimits);
+      if (write.idempotencyKey !== undefined && !isIdempotencyKey(write.idempotencyKey)) {
+        throw new InvalidRequestError("Idempotency-Key must be 1..128 printable ASCII characters");
+      }
       const lead = this.#raw.status().lead;
       if (lead !== this.#options.nodeId) return { kind: "notLeader", leaderId: lead };
-      const { outcome, raftIndex } = await this.#proposeLocal(command);
-      return { kind: "applied", applied: outcome.applied, treeSize: outcome.treeSize, raftIndex };
+      const { outcome, raftIndex } = await this.#proposeLocal(write);
+      const reply: ForwardReply = { kind: "applied", applied: outcome.applied, treeSize: outcome.treeSize, raftIndex };
+      return outcome.replayed === true ? { ...reply, replayed: true } : reply;
     } catch (error) {
       if (error instanceof LedgerError) return { kind: "refused", code: error.code, message: error.message };
       throw error;
@@ -574,6 +629,18 @@ export class RaftNode implements LedgerNode, PeerHandler {
     this.#options.transport.close();
     await this.#options.storage.close();
   }
+}
+
+/** The client-facing result recorded for an idempotency key. */
+function replyOfResult(result: CommandResult, raftIndex: number): ForwardReply {
+  if (result.ok) return { kind: "applied", applied: result.applied, treeSize: result.treeSize, raftIndex };
+  return { kind: "refused", code: result.error.code, message: result.error.message };
+}
+
+function resultOfReply(reply: ForwardReply): CommandResult {
+  if (reply.kind === "applied") return { ok: true, applied: reply.applied, treeSize: reply.treeSize };
+  if (reply.kind === "refused") return { ok: false, error: remoteError(reply.code, reply.message) };
+  throw new Error("assertion: an idempotency record holds a notLeader reply");
 }
 
 function isConnectionRefused(error: unknown): boolean {

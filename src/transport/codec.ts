@@ -148,20 +148,25 @@ function appliedFromWire(raw: unknown): AppliedOperation {
 
 /** The leader's answer to a forwarded write. */
 export type ForwardReply =
-  | { kind: "applied"; applied: AppliedOperation[]; treeSize: number; raftIndex: number }
+  | { kind: "applied"; applied: AppliedOperation[]; treeSize: number; raftIndex: number; replayed?: boolean }
   | { kind: "refused"; code: string; message: string }
   | { kind: "notLeader"; leaderId: number };
 
-function forwardReplyToWire(reply: ForwardReply): unknown[] {
-  if (reply.kind === "applied") return [0, reply.applied.map(appliedToWire), u(reply.treeSize), u(reply.raftIndex)];
+/** Plain-array form of a forward reply (also how idempotency records keep a first result). */
+export function forwardReplyToWire(reply: ForwardReply): unknown[] {
+  if (reply.kind === "applied") {
+    const wire = [0, reply.applied.map(appliedToWire), u(reply.treeSize), u(reply.raftIndex)];
+    return reply.replayed === true ? [...wire, true] : wire;
+  }
   if (reply.kind === "refused") return [1, reply.code, reply.message];
   return [2, u(reply.leaderId)];
 }
 
-function forwardReplyFromWire(raw: unknown): ForwardReply {
+export function forwardReplyFromWire(raw: unknown): ForwardReply {
   check(Array.isArray(raw), "forward reply");
-  if (raw[0] === 0 && raw.length === 4 && Array.isArray(raw[1]) && isUint(raw[2]) && isUint(raw[3])) {
-    return { kind: "applied", applied: raw[1].map(appliedFromWire), treeSize: raw[2], raftIndex: raw[3] };
+  if (raw[0] === 0 && (raw.length === 4 || (raw.length === 5 && raw[4] === true)) && Array.isArray(raw[1]) && isUint(raw[2]) && isUint(raw[3])) {
+    const reply: ForwardReply = { kind: "applied", applied: raw[1].map(appliedFromWire), treeSize: raw[2], raftIndex: raw[3] };
+    return raw.length === 5 ? { ...reply, replayed: true } : reply;
   }
   if (raw[0] === 1 && raw.length === 3 && typeof raw[1] === "string" && typeof raw[2] === "string") {
     return { kind: "refused", code: raw[1], message: raw[2] };
@@ -170,15 +175,26 @@ function forwardReplyFromWire(raw: unknown): ForwardReply {
   return { kind: "notLeader", leaderId: raw[1] };
 }
 
-/** A follower's forward request: the write commands that arrived there in one event-loop turn. */
-export function encodeForwardRequest(commands: readonly WriteCommand[]): Uint8Array {
-  return cbor.encode(commands.map(commandToWire));
+/** One write a follower forwards, with the client's idempotency key if it sent one. */
+export interface ForwardedWrite {
+  command: WriteCommand;
+  idempotencyKey?: string;
 }
 
-export function decodeForwardRequest(bytes: Uint8Array): WriteCommand[] {
+/** A follower's forward request: the writes that arrived there in one event-loop turn, as [[command, key or null], ...]. */
+export function encodeForwardRequest(writes: readonly ForwardedWrite[]): Uint8Array {
+  return cbor.encode(writes.map((write) => [commandToWire(write.command), write.idempotencyKey ?? null]));
+}
+
+/** Decode a forward request; the idempotency key's format is checked by the node. */
+export function decodeForwardRequest(bytes: Uint8Array): ForwardedWrite[] {
   const raw = decodeWire(bytes);
   check(Array.isArray(raw) && raw.length >= 1 && raw.length <= FORWARDED_COMMANDS_MAX, "forward request");
-  return raw.map(commandFromWire);
+  return raw.map((item: unknown) => {
+    check(Array.isArray(item) && item.length === 2 && (item[1] === null || typeof item[1] === "string"), "forwarded write");
+    const command = commandFromWire(item[0]);
+    return item[1] === null ? { command } : { command, idempotencyKey: item[1] as string };
+  });
 }
 
 /** The leader's replies to a forward request, one per command in order. */

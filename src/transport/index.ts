@@ -14,10 +14,10 @@ import { type WriteCommand } from "../ledger/commands.ts";
 import { cbor } from "../ledger/entry.ts";
 import {
   decodeForwardReplies, decodeForwardRequest, decodeMessages, decodeReadIndexReply, encodeForwardReplies, encodeForwardRequest,
-  encodeMessages, encodeReadIndexReply, MESSAGES_PER_BATCH_MAX, WireFormatError, type ForwardReply, type ReadIndexReply,
+  encodeMessages, encodeReadIndexReply, MESSAGES_PER_BATCH_MAX, WireFormatError, type ForwardedWrite, type ForwardReply, type ReadIndexReply,
 } from "./codec.ts";
 
-export { FORWARDED_COMMANDS_MAX, WireFormatError, type ForwardReply, type ReadIndexReply } from "./codec.ts";
+export { FORWARDED_COMMANDS_MAX, WireFormatError, type ForwardedWrite, type ForwardReply, type ReadIndexReply } from "./codec.ts";
 
 /** Paths on the Raft port. */
 export const RAFT_PATHS = { messages: "/raft/v1/messages", forward: "/raft/v1/forward", readIndex: "/raft/v1/read-index" } as const;
@@ -117,9 +117,9 @@ export class HttpTransport {
     return bytes;
   }
 
-  /** Ask peer `to` (the leader) to propose `commands` (at most FORWARDED_COMMANDS_MAX); one reply per command. Network failures reject. */
-  async forwardWrites(to: NodeId, commands: readonly WriteCommand[], timeoutMs: number): Promise<ForwardReply[]> {
-    return decodeForwardReplies(await this.#call(to, RAFT_PATHS.forward, encodeForwardRequest(commands), timeoutMs), commands.length);
+  /** Ask peer `to` (the leader) to propose `writes` (at most FORWARDED_COMMANDS_MAX); one reply per write. Network failures reject. */
+  async forwardWrites(to: NodeId, writes: readonly ForwardedWrite[], timeoutMs: number): Promise<ForwardReply[]> {
+    return decodeForwardReplies(await this.#call(to, RAFT_PATHS.forward, encodeForwardRequest(writes), timeoutMs), writes.length);
   }
 
   /** Ask peer `to` (the leader) for a read index. */
@@ -141,8 +141,8 @@ export class HttpTransport {
 export interface PeerHandler {
   /** Step validated messages from a peer. */
   receive(messages: Message[]): void;
-  /** Propose writes forwarded by a follower and answer, one reply per command, once applied here. */
-  forwardWrites(commands: WriteCommand[]): Promise<ForwardReply[]>;
+  /** Propose writes forwarded by a follower and answer, one reply per write, once applied here. */
+  forwardWrites(writes: ForwardedWrite[]): Promise<ForwardReply[]>;
   /** Confirm leadership and return the commit index a follower must apply before reading. */
   readIndex(): Promise<ReadIndexReply>;
 }

@@ -129,6 +129,41 @@ describe("in-process 3-node cluster", () => {
     expect((await response.json()).error.code).toBe("precondition_failed");
   });
 
+  test("the same Idempotency-Key sent twice (via the leader and a follower, also concurrently) appends one entry", async () => {
+    const elected = await leader();
+    const follower = members.find((m) => m.id !== elected.id)!;
+    const before = elected.server!.node.ledger.treeSize;
+    const send = (member: Member, key: string, value: string) =>
+      member.server!.app.request(`/v1/kv/idem-target`, { method: "PUT", body: value, headers: { "Idempotency-Key": key } });
+    const first = await send(elected, "retry-1", "one");
+    expect(first.status).toBe(201);
+    const firstBody = await first.json();
+    expect(first.headers.get("Idempotent-Replayed")).toBeNull();
+    // A retry through another node, even with a different body, gets the first result and appends nothing.
+    const retry = await send(follower, "retry-1", "two");
+    expect(retry.status).toBe(201);
+    expect(retry.headers.get("Idempotent-Replayed")).toBe("true");
+    expect(await retry.json()).toEqual(firstBody);
+    // Concurrent duplicates (one proposal or several) also yield one entry.
+    const racing = await Promise.all([send(elected, "race-1", "x"), send(follower, "race-1", "x"), send(elected, "race-1", "x")]);
+    const seqs = await Promise.all(racing.map(async (response) => (await response.json()).seq));
+    expect(new Set(seqs).size).toBe(1);
+    await until("every node to apply", () =>
+      running().every((m) => m.server!.node.ledger.treeSize === before + 2) ? true : undefined,
+    );
+    const history = await (await follower.server!.app.request("/v1/kv/idem-target?version=2", { headers: { Accept: "application/json" } })).json();
+    expect(history.value).toBe("x");
+    expect(history.seq).toBe(seqs[0]);
+    // A refused first attempt is replayed as the same refusal.
+    const refused = await elected.server!.app.request("/v1/kv/idem-target", { method: "PUT", body: "y", headers: { "Idempotency-Key": "refused-1", "If-None-Match": "*" } });
+    expect(refused.status).toBe(412);
+    const refusedAgain = await follower.server!.app.request("/v1/kv/idem-target-new", { method: "PUT", body: "y", headers: { "Idempotency-Key": "refused-1" } });
+    expect(refusedAgain.status).toBe(412);
+    for (const bad of ["", "x".repeat(129), "caf\u00e9"]) {
+      expect((await elected.server!.app.request("/v1/kv/bad-idem", { method: "PUT", body: "z", headers: { "Idempotency-Key": bad } })).status).toBe(400);
+    }
+  });
+
   test("the peer port refuses a missing secret (401) and malformed bodies (400)", async () => {
     const url = `http://127.0.0.1:${members[0]!.peerServer.port}/raft/v1/messages`;
     expect((await fetch(url, { method: "POST", body: new Uint8Array([0x80]) })).status).toBe(401);
@@ -160,5 +195,9 @@ describe("in-process 3-node cluster", () => {
     }
     const notes = await Promise.all(members.map(async (m) => (await m.server!.app.request("/v1/checkpoint")).text()));
     expect(new Set(notes).size).toBe(1);
+    // Idempotency records are replicated: a leader elected after the first write replays its result.
+    const retry = await old.server!.app.request("/v1/kv/idem-target", { method: "PUT", body: "three", headers: { "Idempotency-Key": "retry-1" } });
+    expect(retry.headers.get("Idempotent-Replayed")).toBe("true");
+    expect(old.server!.node.ledger.treeSize).toBe(size);
   });
 });

@@ -1,0 +1,131 @@
+/**
+ * Idempotency keys of a Raft cluster: the first result of a write sent with
+ * an `Idempotency-Key`, recorded by the state machine as it applies the
+ * command, so a retry (after a timeout, a failover, through another node)
+ * gets that result back instead of appending twice.
+ *
+ * Records live in the storage port under `raft/"idem"/{key}` ->
+ * CBOR [raftIndex, position, timestampMs, reply], written in the same batch as
+ * the ledger writes of their entry. Every replica applies the same entries in
+ * the same order, so every replica holds the same records and prunes them the
+ * same way: oldest first (by apply order), while more than
+ * IDEMPOTENCY_KEYS_MAX are kept or the oldest is older than
+ * IDEMPOTENCY_RETENTION_MS before the applying entry's leader timestamp.
+ * It never decides by the local clock.
+ */
+import { cbor, cborUint } from "../ledger/entry.ts";
+import { KeyBuilder, Tag } from "../storage/keys.ts";
+import { SCAN_LIMIT_MAX, StorageCorruptionError, type BatchOp, type Storage } from "../storage/index.ts";
+import { decodeWire, forwardReplyFromWire, forwardReplyToWire, type ForwardReply } from "../transport/codec.ts";
+
+/** Most idempotency keys remembered; the oldest is forgotten first. */
+export const IDEMPOTENCY_KEYS_MAX = 100_000;
+/** How long (by leader timestamps) an idempotency key is remembered. */
+export const IDEMPOTENCY_RETENTION_MS = 24 * 60 * 60 * 1000;
+/** Longest idempotency key, in characters (printable ASCII only). */
+export const IDEMPOTENCY_KEY_CHARS_MAX = 128;
+
+const recordPrefix = (): KeyBuilder => new KeyBuilder(Tag.raft).string("idem");
+const recordKey = (key: string): Uint8Array => recordPrefix().string(key).build();
+
+/** Whether `key` is a valid idempotency key: 1..128 printable ASCII characters. */
+export function isIdempotencyKey(key: string): boolean {
+  return key.length >= 1 && key.length <= IDEMPOTENCY_KEY_CHARS_MAX && /^[\x20-\x7e]+$/.test(key);
+}
+
+/** Retention of idempotency records; every replica must use the same values (they decide what a retry gets). */
+export interface IdempotencyLimits {
+  keysMax: number;
+  retentionMs: number;
+}
+
+const DEFAULT_LIMITS: IdempotencyLimits = { keysMax: IDEMPOTENCY_KEYS_MAX, retentionMs: IDEMPOTENCY_RETENTION_MS };
+
+interface Remembered {
+  timestampMs: number;
+}
+
+/** The recorded idempotency keys, in apply order, mirrored in memory (timestamps only; replies stay in storage). */
+export class IdempotencyRecords {
+  readonly #storage: Storage;
+  readonly #limits: IdempotencyLimits;
+  /** key -> when it was recorded; Map order is apply order, oldest first. */
+  readonly #order: Map<string, Remembered>;
+  /** Records written into a batch that is not durable yet, so lookups before the commit still see them. */
+  readonly #unflushed = new Map<string, ForwardReply>();
+
+  private constructor(storage: Storage, limits: IdempotencyLimits, order: Map<string, Remembered>) {
+    this.#storage = storage;
+    this.#limits = limits;
+    this.#order = order;
+  }
+
+  static async open(storage: Storage, limits: IdempotencyLimits = DEFAULT_LIMITS): Promise<IdempotencyRecords> {
+    const rows: Array<{ key: string; index: number; position: number; timestampMs: number }> = [];
+    const end = recordPrefix().raw(0xff).build();
+    let start = recordPrefix().build();
+    for (;;) {
+      const page = await storage.scan({ start, end, limit: SCAN_LIMIT_MAX });
+      for (const { key, value } of page) rows.push({ key: keyFromRecordKey(key), ...decodeHead(value) });
+      if (page.length < SCAN_LIMIT_MAX) break;
+      start = new Uint8Array([...page[page.length - 1]!.key, 0]);
+    }
+    rows.sort((a, b) => a.index - b.index || a.position - b.position);
+    return new IdempotencyRecords(storage, limits, new Map(rows.map((row) => [row.key, { timestampMs: row.timestampMs }])));
+  }
+
+  /** The recorded reply for `key`, if it is remembered. */
+  async lookup(key: string): Promise<ForwardReply | undefined> {
+    if (!this.#order.has(key)) return undefined;
+    const unflushed = this.#unflushed.get(key);
+    if (unflushed !== undefined) return unflushed;
+    const bytes = await this.#storage.get(recordKey(key));
+    if (bytes === undefined) throw new StorageCorruptionError(`idempotency record ${JSON.stringify(key)} is missing`);
+    const raw = decodeWire(bytes) as unknown[];
+    return forwardReplyFromWire(raw[3]);
+  }
+
+  /** Record `key`'s first reply (applied at `raftIndex`, `position` within it), then prune; ops go to `ops`. */
+  record(key: string, at: { raftIndex: number; position: number; timestampMs: number }, reply: ForwardReply, ops: BatchOp[]): void {
+    if (this.#order.has(key)) throw new Error(`assertion: idempotency key ${JSON.stringify(key)} recorded twice`);
+    const value = cbor.encode([cborUint(at.raftIndex), cborUint(at.position), cborUint(at.timestampMs), forwardReplyToWire(reply)]);
+    ops.push({ type: "put", key: recordKey(key), value });
+    this.#order.set(key, { timestampMs: at.timestampMs });
+    this.#unflushed.set(key, reply);
+  }
+
+  /** Forget the oldest records beyond the count limit or older than the retention before `timestampMs`. */
+  prune(timestampMs: number, ops: BatchOp[]): void {
+    for (const [key, { timestampMs: recordedMs }] of this.#order) {
+      if (this.#order.size <= this.#limits.keysMax && recordedMs >= timestampMs - this.#limits.retentionMs) break;
+      ops.push({ type: "delete", key: recordKey(key) });
+      this.#order.delete(key);
+      this.#unflushed.delete(key);
+    }
+  }
+
+  /** The batch holding the recent records is durable. */
+  flushed(): void {
+    this.#unflushed.clear();
+  }
+
+  get size(): number {
+    return this.#order.size;
+  }
+}
+
+function keyFromRecordKey(bytes: Uint8Array): string {
+  const prefixBytes = recordPrefix().build().length;
+  // KeyBuilder.string writes the bytes then a 0x00 0x00 terminator; keys are printable ASCII, so nothing is escaped.
+  const key = new TextDecoder().decode(bytes.subarray(prefixBytes, bytes.length - 2));
+  if (!isIdempotencyKey(key) || bytes[bytes.length - 1] !== 0 || bytes[bytes.length - 2] !== 0) throw new StorageCorruptionError("idempotency record key is malformed");
+  return key;
+}
+
+function decodeHead(bytes: Uint8Array): { index: number; position: number; timestampMs: number } {
+  const raw = decodeWire(bytes);
+  if (!Array.isArray(raw) || raw.length !== 4 || !raw.slice(0, 3).every((n) => Number.isSafeInteger(n) && n >= 0)) {
+    throw new StorageCorruptionError("idempotency record is malformed");
+  }
+  return { index: raw[0], position: raw[1], timestampMs: raw[2] };
+}
