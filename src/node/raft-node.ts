@@ -126,6 +126,8 @@ export class RaftNode implements LedgerNode, PeerHandler {
   #forwardsInFlight = 0;
   readonly #readWaiters = new Map<string, Array<(index: number | undefined) => void>>();
   #readBatch: Array<(index: number | undefined) => void> | undefined;
+  /** Per leader, the read-index request that reads arriving in this event-loop turn will share. */
+  readonly #remoteReads = new Map<NodeId, Promise<ReadIndexReply | undefined>>();
   #appliedWaiters: Array<{ index: number; resolve: () => void }> = [];
   #ticker: ReturnType<typeof setInterval> | undefined;
   #pumping: Promise<void> | undefined;
@@ -484,16 +486,28 @@ export class RaftNode implements LedgerNode, PeerHandler {
         const index = await this.#localReadIndex(remainingMs);
         if (index !== undefined) return index;
       } else if (lead !== NONE) {
-        try {
-          const reply = await this.#options.transport.readIndex(lead, Math.max(1, remainingMs));
-          if (reply.kind === "index") return reply.index;
-        } catch {
-          // The leader may have just failed; look again until the deadline.
-        }
+        const reply = await this.#remoteReadIndex(lead, Math.max(1, remainingMs));
+        if (reply?.kind === "index") return reply.index;
       }
       if (this.#options.now() >= deadline) throw new NodeUnavailableError("no Raft leader confirmed a read index in time; retry later", 1);
       await sleep(LEADER_POLL_MS);
     }
+  }
+
+  /**
+   * Ask the leader for a read index; reads arriving in one event-loop turn share one request, sent after they
+   * all arrived (so the leader's confirmation follows each of them). Undefined when the request failed.
+   */
+  #remoteReadIndex(lead: NodeId, timeoutMs: number): Promise<ReadIndexReply | undefined> {
+    const queued = this.#remoteReads.get(lead);
+    if (queued !== undefined) return queued;
+    const request = new Promise<void>((resolve) => setTimeout(resolve, 0)).then(() => {
+      this.#remoteReads.delete(lead);
+      // The leader may have just failed: undefined, and the caller looks again until its deadline.
+      return this.#options.transport.readIndex(lead, timeoutMs).catch(() => undefined);
+    });
+    this.#remoteReads.set(lead, request);
+    return request;
   }
 
   /** The read index from the core, undefined when not leader or not confirmed within `timeoutMs`. */
