@@ -2,8 +2,9 @@
  * Three Raft nodes in one process: real peer transport (HTTP on ephemeral
  * ports, CBOR, cluster secret), memory storage, client requests through each
  * node's hono app. Covers replication, forwarding, linearizable reads on
- * followers, leader failover, restart and catch-up, and the peer port's
- * refusals of unauthenticated or malformed requests.
+ * followers, Idempotency-Key replay (via any node), leader failover, restart
+ * and catch-up, and the peer port's refusals of unauthenticated or malformed
+ * requests.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createMemoryStorage } from "../../adapters/memory/index.ts";
