@@ -73,46 +73,10 @@ export function encodeEntry(entry: Entry): Uint8Array {
 
 /**
  * The entry's bytes at offset `before` of a fresh array with `after` spare
- * bytes at its end, so a caller can frame them (leaf prefix, record fields)
- * without a copy. Byte-identical to the cbor-x encoding of the 7-array
- * (test/unit/entry.test.ts checks this against cbor-x): ASCII strings, the
- * hot case, are written by hand; any other string goes through cbor-x.
+ * bytes at its end, so a caller can frame them (leaf prefix, record fields).
  */
 export function encodeEntryFramed(entry: Entry, before: number, after: number): Uint8Array {
-  const { key, contentType, valueHash } = entry;
-  if (!isAscii(key) || (contentType !== null && !isAscii(contentType)) || (valueHash !== null && valueHash.length !== 32)) {
-    const bytes = encodeEntryWithCborX(entry);
-    const framed = new Uint8Array(before + bytes.length + after);
-    framed.set(bytes, before);
-    return framed;
-  }
-  const length = 1 + uintHeadBytes(entry.seq) + 1 + stringHeadBytes(key.length) + key.length + (valueHash === null ? 1 : 34) +
-    uintHeadBytes(entry.sizeBytes) + (contentType === null ? 1 : stringHeadBytes(contentType.length) + contentType.length) +
-    uintHeadBytes(entry.timestampMs);
-  const out = new Uint8Array(before + length + after);
-  let at = before;
-  out[at++] = 0x87;
-  at = writeHead(out, at, 0x00, entry.seq);
-  out[at++] = EntryOp[entry.op];
-  at = writeAscii(out, writeHead(out, at, 0x60, key.length), key);
-  if (valueHash === null) out[at++] = 0xf6;
-  else {
-    out[at++] = 0x58;
-    out[at++] = 32;
-    out.set(valueHash, at);
-    at += 32;
-  }
-  at = writeHead(out, at, 0x00, entry.sizeBytes);
-  if (contentType === null) out[at++] = 0xf6;
-  else at = writeAscii(out, writeHead(out, at, 0x60, contentType.length), contentType);
-  at = writeHead(out, at, 0x00, entry.timestampMs);
-  if (at !== before + length) throw new Error("assertion: entry encoded length mismatch");
-  return out;
-}
-
-/** The reference encoding through cbor-x; also the path for non-ASCII strings. */
-export function encodeEntryWithCborX(entry: Entry): Uint8Array {
-  return cbor.encode([
+  const bytes = cbor.encode([
     cborUint(entry.seq),
     EntryOp[entry.op],
     entry.key,
@@ -121,61 +85,9 @@ export function encodeEntryWithCborX(entry: Entry): Uint8Array {
     entry.contentType,
     cborUint(entry.timestampMs),
   ]);
-}
-
-function isAscii(text: string): boolean {
-  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7f) return false;
-  return true;
-}
-
-/** Bytes of the shortest CBOR head for an unsigned integer (RFC 8949 preferred serialization). */
-function uintHeadBytes(value: number): number {
-  if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`entry integer out of range: ${value}`);
-  return value < 24 ? 1 : value < 0x100 ? 2 : value < 0x1_0000 ? 3 : value < UINT32_LIMIT ? 5 : 9;
-}
-
-function stringHeadBytes(length: number): number {
-  return length < 24 ? 1 : length < 0x100 ? 2 : length < 0x1_0000 ? 3 : length < UINT32_LIMIT ? 5 : 9;
-}
-
-/** Write the shortest head of major type `major` (0x00 uint, 0x60 text) for `value`; returns the next offset. */
-function writeHead(out: Uint8Array, at: number, major: number, value: number): number {
-  if (value < 24) {
-    out[at] = major | value;
-    return at + 1;
-  }
-  if (value < 0x100) {
-    out[at] = major | 24;
-    out[at + 1] = value;
-    return at + 2;
-  }
-  if (value < 0x1_0000) {
-    out[at] = major | 25;
-    out[at + 1] = value >>> 8;
-    out[at + 2] = value & 0xff;
-    return at + 3;
-  }
-  if (value < UINT32_LIMIT) {
-    out[at] = major | 26;
-    writeUint32(out, at + 1, value);
-    return at + 5;
-  }
-  out[at] = major | 27;
-  writeUint32(out, at + 1, Math.floor(value / UINT32_LIMIT));
-  writeUint32(out, at + 5, value >>> 0);
-  return at + 9;
-}
-
-function writeUint32(out: Uint8Array, at: number, value: number): void {
-  out[at] = value >>> 24;
-  out[at + 1] = (value >>> 16) & 0xff;
-  out[at + 2] = (value >>> 8) & 0xff;
-  out[at + 3] = value & 0xff;
-}
-
-function writeAscii(out: Uint8Array, at: number, text: string): number {
-  for (let i = 0; i < text.length; i++) out[at + i] = text.charCodeAt(i);
-  return at + text.length;
+  const framed = new Uint8Array(before + bytes.length + after);
+  framed.set(bytes, before);
+  return framed;
 }
 
 /** Decode and validate entry bytes; rejects anything `encodeEntry` would not produce. */

@@ -5,7 +5,7 @@
  */
 import { StorageCorruptionError } from "../storage/index.ts";
 import { integerKey, KeyBuilder, stringKey, Tag } from "../storage/keys.ts";
-import { encodeEntryFramed, type Entry } from "./entry.ts";
+import { cbor, decodeCbor, encodeEntryFramed, type Entry } from "./entry.ts";
 
 /** The newest version of a key, as kept in the latest/{key} range. */
 export interface LatestRecord {
@@ -63,143 +63,76 @@ function corrupt(what: string): never {
   throw new StorageCorruptionError(`malformed ${what} record read back from storage`);
 }
 
-// Internal records are not hashed, so they use fixed binary layouts instead
-// of CBOR (cheaper to write on every put). Integers are 8 bytes big-endian
-// and must read back as safe integers; every layout is checked on read.
+// Internal records are CBOR arrays through the shared cbor-x codec (the
+// project's storage encoding). They are not hashed, so integers may come
+// back as CBOR floats (cbor-x writes numbers >= 2^32 that way; exact below
+// 2^53); every record is shape-checked on read.
 //
-//   latest  = version(8) ‖ seq(8) ‖ deleted(1: 0 or 1)                       17 bytes
-//   version = seq(8) ‖ timestampMs(8) ‖ 0x00                                 tombstone, 17 bytes
-//           | seq(8) ‖ timestampMs(8) ‖ 0x01 ‖ ctLength(2) ‖ contentType UTF-8 ‖ value
-//   entry   = 0x00 ‖ entry bytes ‖ version(8)
-// The entry record starts with RFC 9162's leaf prefix 0x00, so its first
-// 1 + entry-length bytes are exactly what the leaf hash covers: no copy.
-const UINT_BYTES = 8;
-const LATEST_BYTES = 17;
-const VERSION_HEAD_BYTES = 17;
-const CONTENT_TYPE_BYTES_MAX = 0xffff;
-const encoder = new TextEncoder();
-const strictDecoder = new TextDecoder("utf-8", { fatal: true });
-
-function writeUint(out: Uint8Array, at: number, value: number): void {
-  if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`record integer out of range: ${value}`);
-  const high = Math.floor(value / 0x1_0000_0000);
-  const low = value >>> 0;
-  out[at] = high >>> 24;
-  out[at + 1] = (high >>> 16) & 0xff;
-  out[at + 2] = (high >>> 8) & 0xff;
-  out[at + 3] = high & 0xff;
-  out[at + 4] = low >>> 24;
-  out[at + 5] = (low >>> 16) & 0xff;
-  out[at + 6] = (low >>> 8) & 0xff;
-  out[at + 7] = low & 0xff;
-}
-
-/** The 8-byte integer at `at`, or -1 when it is not a safe integer (corruption). */
-function readUint(bytes: Uint8Array, at: number): number {
-  const high = ((bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!) >>> 0;
-  if (high > 0x1f_ffff) return -1;
-  const low = ((bytes[at + 4]! << 24) | (bytes[at + 5]! << 16) | (bytes[at + 6]! << 8) | bytes[at + 7]!) >>> 0;
-  return high * 0x1_0000_0000 + low;
-}
+//   latest  = [version, seq, deleted]
+//   version = [seq, timestampMs, contentType | null, value | null]
+//   entry   = [entry bytes, version]
+const isUint = (value: unknown): value is number | bigint =>
+  (typeof value === "number" && Number.isSafeInteger(value) && value >= 0) ||
+  (typeof value === "bigint" && value >= 0n && value <= BigInt(Number.MAX_SAFE_INTEGER));
 
 export function encodeLatest(record: LatestRecord): Uint8Array {
-  const out = new Uint8Array(LATEST_BYTES);
-  writeUint(out, 0, record.version);
-  writeUint(out, 8, record.seq);
-  out[16] = record.deleted ? 1 : 0;
-  return out;
+  return cbor.encode([record.version, record.seq, record.deleted]);
 }
 
 export function decodeLatest(bytes: Uint8Array): LatestRecord {
-  if (bytes.length !== LATEST_BYTES || bytes[16]! > 1) corrupt("latest");
-  const version = readUint(bytes, 0);
-  const seq = readUint(bytes, 8);
-  if (version < 1 || seq < 0) corrupt("latest");
-  return { version, seq, deleted: bytes[16] === 1 };
+  const raw = decodeRecord(bytes, "latest");
+  if (raw.length !== 3 || !isUint(raw[0]) || !isUint(raw[1]) || typeof raw[2] !== "boolean" || Number(raw[0]) < 1) corrupt("latest");
+  return { version: Number(raw[0]), seq: Number(raw[1]), deleted: raw[2] };
 }
 
 export function encodeVersion(record: VersionRecord): Uint8Array {
-  const { contentType, value } = record;
-  if ((contentType === null) !== (value === null)) throw new Error("assertion: a version has both content type and value, or neither");
-  if (contentType === null || value === null) {
-    const out = new Uint8Array(VERSION_HEAD_BYTES);
-    writeUint(out, 0, record.seq);
-    writeUint(out, 8, record.timestampMs);
-    return out;
+  if ((record.contentType === null) !== (record.value === null)) {
+    throw new Error("assertion: a version has both content type and value, or neither");
   }
-  const ascii = isAscii(contentType);
-  const typeBytes = ascii ? undefined : encoder.encode(contentType);
-  const typeLength = typeBytes === undefined ? contentType.length : typeBytes.length;
-  if (typeLength > CONTENT_TYPE_BYTES_MAX) throw new RangeError(`content type of ${typeLength} bytes does not fit a version record`);
-  const out = new Uint8Array(VERSION_HEAD_BYTES + 2 + typeLength + value.length);
-  writeUint(out, 0, record.seq);
-  writeUint(out, 8, record.timestampMs);
-  out[16] = 1;
-  out[17] = typeLength >>> 8;
-  out[18] = typeLength & 0xff;
-  if (typeBytes === undefined) for (let i = 0; i < typeLength; i++) out[19 + i] = contentType.charCodeAt(i);
-  else out.set(typeBytes, 19);
-  out.set(value, 19 + typeLength);
-  return out;
+  return cbor.encode([record.seq, record.timestampMs, record.contentType, record.value]);
 }
 
 /** Decode a version record; `value` is a copy, so readers may hand it on (HTTP bodies) without pinning storage's bytes. */
 export function decodeVersion(bytes: Uint8Array): VersionRecord {
-  if (bytes.length < VERSION_HEAD_BYTES) corrupt("version");
-  const seq = readUint(bytes, 0);
-  const timestampMs = readUint(bytes, 8);
-  if (seq < 0 || timestampMs < 0) corrupt("version");
-  const kind = bytes[16];
-  if (kind === 0) {
-    if (bytes.length !== VERSION_HEAD_BYTES) corrupt("version");
-    return { seq, timestampMs, contentType: null, value: null };
-  }
-  if (kind !== 1 || bytes.length < VERSION_HEAD_BYTES + 2) corrupt("version");
-  const typeEnd = VERSION_HEAD_BYTES + 2 + ((bytes[17]! << 8) | bytes[18]!);
-  if (typeEnd > bytes.length) corrupt("version");
-  return { seq, timestampMs, contentType: decodeContentType(bytes.subarray(19, typeEnd)), value: bytes.slice(typeEnd) };
-}
-
-function decodeContentType(bytes: Uint8Array): string {
-  let ascii = true;
-  for (let i = 0; i < bytes.length; i++) {
-    if (bytes[i]! > 0x7f) {
-      ascii = false;
-      break;
-    }
-  }
-  if (ascii) return String.fromCharCode.apply(null, bytes as unknown as number[]);
-  try {
-    return strictDecoder.decode(bytes);
-  } catch {
-    return corrupt("version");
-  }
-}
-
-function isAscii(text: string): boolean {
-  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7f) return false;
-  return true;
+  const raw = decodeRecord(bytes, "version");
+  if (raw.length !== 4 || !isUint(raw[0]) || !isUint(raw[1])) corrupt("version");
+  const [, , contentType, value] = raw;
+  const tombstone = contentType === null && value === null;
+  if (!tombstone && (typeof contentType !== "string" || !(value instanceof Uint8Array))) corrupt("version");
+  return {
+    seq: Number(raw[0]),
+    timestampMs: Number(raw[1]),
+    contentType: contentType as string | null,
+    value: value === null ? null : new Uint8Array(value as Uint8Array),
+  };
 }
 
 /**
  * The entry record of `entry` (written at `version` of its key), and the
- * leaf hash input 0x00 ‖ entry bytes as an array of its own: a subarray of a
- * fresh typed array costs JSC more than this copy of ~100 bytes.
+ * leaf hash input 0x00 ‖ entry bytes as an array of its own.
  */
 export function encodeEntryRecord(entry: Entry, version: number): { record: Uint8Array; leafInput: Uint8Array } {
   const leafInput = encodeEntryFramed(entry, 1, 0);
   // leafInput[0] is already 0x00, the leaf prefix.
-  const record = new Uint8Array(leafInput.length + UINT_BYTES);
-  record.set(leafInput);
-  writeUint(record, leafInput.length, version);
-  return { record, leafInput };
+  return { record: cbor.encode([leafInput.subarray(1), version]), leafInput };
 }
 
-/** Decode an entry record; `entryBytes` and `leafInput` are views into `bytes`. The entry itself is checked by decodeEntry. */
+/** Decode an entry record. The entry itself is checked by decodeEntry. */
 export function decodeEntryRecord(bytes: Uint8Array): EntryRecord & { leafInput: Uint8Array } {
-  if (bytes.length < 2 + UINT_BYTES || bytes[0] !== 0x00) corrupt("entry");
-  const version = readUint(bytes, bytes.length - UINT_BYTES);
-  if (version < 1) corrupt("entry");
-  const leafInput = bytes.subarray(0, bytes.length - UINT_BYTES);
-  return { entryBytes: leafInput.subarray(1), version, leafInput };
+  const raw = decodeRecord(bytes, "entry");
+  if (raw.length !== 2 || !(raw[0] instanceof Uint8Array) || raw[0].length === 0 || !isUint(raw[1]) || Number(raw[1]) < 1) corrupt("entry");
+  const leafInput = new Uint8Array(1 + raw[0].length);
+  leafInput.set(raw[0], 1);
+  return { entryBytes: leafInput.subarray(1), version: Number(raw[1]), leafInput };
+}
+
+function decodeRecord(bytes: Uint8Array, what: string): unknown[] {
+  let raw: unknown;
+  try {
+    raw = decodeCbor(bytes);
+  } catch {
+    corrupt(what);
+  }
+  if (!Array.isArray(raw)) corrupt(what);
+  return raw;
 }

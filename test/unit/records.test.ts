@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import {
   decodeEntryRecord, decodeLatest, decodeVersion, encodeEntryRecord, encodeLatest, encodeVersion,
 } from "../../src/ledger/records.ts";
-import { encodeEntry, type Entry } from "../../src/ledger/entry.ts";
+import { cbor, encodeEntry, type Entry } from "../../src/ledger/entry.ts";
 import { StorageCorruptionError } from "../../src/storage/index.ts";
 
 const entry: Entry = {
@@ -40,18 +40,19 @@ describe("internal storage records", () => {
     const version = encodeVersion({ seq: 5, timestampMs: 1, contentType: "text/plain", value: Uint8Array.from([1]) });
     const { record } = encodeEntryRecord(entry, 1);
     const bad: Array<() => unknown> = [
-      () => decodeLatest(latest.subarray(1)),
-      () => decodeLatest(Uint8Array.from([...latest.subarray(0, 16), 2])),
-      () => decodeLatest(new Uint8Array(17)), // version 0
-      () => decodeLatest(Uint8Array.from([0xff, ...latest.subarray(1)])), // not a safe integer
-      () => decodeVersion(version.subarray(0, 16)),
-      () => decodeVersion(Uint8Array.from([...version.subarray(0, 16), 2])),
-      () => decodeVersion(Uint8Array.from([...version.subarray(0, 17), 0xff, 0xff])), // content type past the end
-      () => decodeVersion(Uint8Array.from([...version.subarray(0, 16), 0, 1])), // tombstone with trailing bytes
-      () => decodeVersion(Uint8Array.from([...version.subarray(0, 17), 0, 1, 0xff])), // content type not UTF-8
+      () => decodeLatest(latest.subarray(0, latest.length - 1)),
+      () => decodeLatest(cbor.encode([1, 0, "yes"])),
+      () => decodeLatest(cbor.encode([0, 0, false])), // version 0
+      () => decodeLatest(cbor.encode([2n ** 60n, 0, false])), // not a safe integer
+      () => decodeLatest(cbor.encode({ version: 1 })),
+      () => decodeVersion(version.subarray(0, version.length - 1)),
+      () => decodeVersion(cbor.encode([5, 1, "text/plain", null])), // content type without a value
+      () => decodeVersion(cbor.encode([5, 1, null, Uint8Array.from([1])])),
+      () => decodeVersion(cbor.encode([5, -1, null, null])),
       () => decodeEntryRecord(record.subarray(1)),
-      () => decodeEntryRecord(new Uint8Array(9)),
-      () => decodeEntryRecord(Uint8Array.from([...record.subarray(0, record.length - 8), 0, 0, 0, 0, 0, 0, 0, 0])),
+      () => decodeEntryRecord(cbor.encode([new Uint8Array(0), 1])),
+      () => decodeEntryRecord(cbor.encode([Uint8Array.from([1]), 0])),
+      () => decodeEntryRecord(Uint8Array.from([0xff])),
     ];
     for (const decode of bad) expect(decode).toThrow(StorageCorruptionError);
   });
