@@ -78,14 +78,21 @@ export class LocalNode implements LedgerNode {
     return new Promise<WriteOutcome>((resolve, reject) => {
       this.#queue.push({ command, sizeBytes, resolve, reject });
       this.#queuedBytes += sizeBytes;
-      // Start the drain one timer tick later so every request that arrives in
-      // this turn of the event loop joins the same group (and its one fsync).
-      this.#draining ??= new Promise((started) => setTimeout(started, 0))
-        .then(() => this.#drain())
-        .finally(() => {
-          this.#draining = undefined;
-        });
+      this.#draining ??= this.#drainSoon();
     });
+  }
+
+  /**
+   * Drain one timer tick later, so every request that arrives in this turn of
+   * the event loop joins the same group (and its one fsync). `#draining` is
+   * cleared in the same synchronous step that sees the queue empty: a write
+   * queued after that (even from a continuation of the last acknowledgement)
+   * starts a new drain instead of waiting on one that has ended.
+   */
+  async #drainSoon(): Promise<void> {
+    await new Promise((started) => setTimeout(started, 0));
+    while (this.#queue.length > 0 && this.#failure === undefined) await this.#commitGroup(this.#takeGroup());
+    this.#draining = undefined;
   }
 
   #refusal(): NodeUnavailableError | undefined {
@@ -94,20 +101,18 @@ export class LocalNode implements LedgerNode {
     return undefined;
   }
 
-  async #drain(): Promise<void> {
-    while (this.#queue.length > 0 && this.#failure === undefined) {
-      const group = this.#takeGroup();
-      try {
-        const prepared = await this.ledger.prepare(group.map((queued) => queued.command), this.#options.now());
-        await this.#options.storage.commit(prepared.ops);
-        this.ledger.publish(prepared);
-        prepared.results.forEach((result, i) => {
-          if (result.ok) group[i]!.resolve({ applied: result.applied, treeSize: result.treeSize });
-          else group[i]!.reject(result.error);
-        });
-      } catch (error) {
-        this.#fail(error, group);
-      }
+  /** Prepare, durably commit, publish and answer one group; a failure fail-stops the node. */
+  async #commitGroup(group: Queued[]): Promise<void> {
+    try {
+      const prepared = await this.ledger.prepare(group.map((queued) => queued.command), this.#options.now());
+      await this.#options.storage.commit(prepared.ops);
+      this.ledger.publish(prepared);
+      prepared.results.forEach((result, i) => {
+        if (result.ok) group[i]!.resolve({ applied: result.applied, treeSize: result.treeSize });
+        else group[i]!.reject(result.error);
+      });
+    } catch (error) {
+      this.#fail(error, group);
     }
   }
 
