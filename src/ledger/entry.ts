@@ -66,38 +66,26 @@ function asSafeUint(value: unknown, field: string): number {
   return n;
 }
 
+/**
+ * The entry as the CBOR array its encoding is made of, integers >= 2^32 as
+ * BigInt so they get an integer head. `timestampMs` may be passed already
+ * converted (one BigInt per write group instead of one per entry).
+ */
+export function entryFields(entry: Entry, timestampField: number | bigint = cborUint(entry.timestampMs)): unknown[] {
+  return [cborUint(entry.seq), EntryOp[entry.op], entry.key, entry.valueHash, cborUint(entry.sizeBytes), entry.contentType, timestampField];
+}
+
 /** Encode an entry deterministically. */
 export function encodeEntry(entry: Entry): Uint8Array {
-  return encodeEntryFramed(entry, 0, 0);
+  return cbor.encode(entryFields(entry));
 }
 
 /**
- * The entry's bytes at offset `before` of a fresh array with `after` spare
- * bytes at its end, so a caller can frame them (leaf prefix, record fields).
+ * Validate a decoded entry array (from {@link decodeEntry} or an entry
+ * embedded in a storage record) and turn it into an Entry. Does not check
+ * that the bytes it came from were canonical.
  */
-export function encodeEntryFramed(entry: Entry, before: number, after: number): Uint8Array {
-  const bytes = cbor.encode([
-    cborUint(entry.seq),
-    EntryOp[entry.op],
-    entry.key,
-    entry.valueHash,
-    cborUint(entry.sizeBytes),
-    entry.contentType,
-    cborUint(entry.timestampMs),
-  ]);
-  const framed = new Uint8Array(before + bytes.length + after);
-  framed.set(bytes, before);
-  return framed;
-}
-
-/** Decode and validate entry bytes; rejects anything `encodeEntry` would not produce. */
-export function decodeEntry(bytes: Uint8Array): Entry {
-  let raw: unknown;
-  try {
-    raw = decoder.decode(bytes);
-  } catch (error) {
-    throw new EntryDecodeError(String(error));
-  }
+export function entryFromFields(raw: unknown): Entry {
   if (!Array.isArray(raw) || raw.length !== 7) throw new EntryDecodeError("not an array of 7 fields");
   const [seq, op, key, valueHash, sizeBytes, contentType, timestampMs] = raw;
   const opName = op === EntryOp.put ? "put" : op === EntryOp.delete ? "delete" : undefined;
@@ -108,15 +96,26 @@ export function decodeEntry(bytes: Uint8Array): Entry {
     throw new EntryDecodeError("bad valueHash");
   }
   if (isPut ? typeof contentType !== "string" : contentType !== null) throw new EntryDecodeError("bad contentType");
-  const entry: Entry = {
+  return {
     seq: asSafeUint(seq, "seq"),
     op: opName,
     key,
-    valueHash: isPut ? new Uint8Array(valueHash as Uint8Array) : null,
+    valueHash: isPut ? (valueHash as Uint8Array) : null,
     sizeBytes: asSafeUint(sizeBytes, "sizeBytes"),
     contentType: contentType as string | null,
     timestampMs: asSafeUint(timestampMs, "timestampMs"),
   };
+}
+
+/** Decode and validate entry bytes; rejects anything `encodeEntry` would not produce. */
+export function decodeEntry(bytes: Uint8Array): Entry {
+  let raw: unknown;
+  try {
+    raw = decoder.decode(bytes);
+  } catch (error) {
+    throw new EntryDecodeError(String(error));
+  }
+  const entry = entryFromFields(raw);
   // Only the canonical encoding is an entry: a second encoding of the same
   // fields would hash to a different leaf.
   const canonical = encodeEntry(entry);

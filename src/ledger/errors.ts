@@ -92,3 +92,11 @@ export class TreeSizeError extends LedgerError {
     super("bad_tree_size", message);
   }
 }
+
+/** The storage holds a ledger layout this build does not read. Stops start-up; never an HTTP answer. */
+export class LedgerFormatError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "LedgerFormatError";
+  }
+}

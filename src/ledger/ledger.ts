@@ -12,12 +12,14 @@
  * away and reopened from storage (the node fail-stops).
  */
 import { type BatchOp, type Storage } from "../storage/index.ts";
+import { Tag } from "../storage/keys.ts";
 import { MerkleFrontier, type Hasher } from "../merkle/index.ts";
 import { type WriteCommand, type WriteOperation } from "./commands.ts";
-import { type Entry } from "./entry.ts";
-import { DeleteNotAllowedError, ImmutableKeyError, KeyNotFoundError, LedgerError, PreconditionFailedError } from "./errors.ts";
+import { cborUint, type Entry } from "./entry.ts";
+import { DeleteNotAllowedError, ImmutableKeyError, KeyNotFoundError, LedgerError, LedgerFormatError, PreconditionFailedError } from "./errors.ts";
 import {
-  encodeEntryRecord, encodeLatest, encodeVersion, entryKey, latestKey, MERKLE_STORED_LEVEL_MIN, merkleKey, versionKey, type LatestRecord,
+  ChunkWriter, decodeFormat, encodeFormat, encodeVersionRow, FORMAT_KEY, LEDGER_FORMAT, leafInput, MERKLE_STORED_LEVEL_MIN, merkleKey, valueKey,
+  VALUE_INLINE_BYTES_MAX, versionKey, type LatestRecord,
 } from "./records.ts";
 import { LedgerReader, type HotRecord } from "./reader.ts";
 import { type CheckpointIssuer } from "./checkpoints.ts";
@@ -88,6 +90,7 @@ export class Ledger extends LedgerReader {
 
   /** Open the ledger held in `options.storage`, rebuilding the Merkle frontier with O(log n) reads. */
   static async open(options: LedgerOptions): Promise<Ledger> {
+    await Ledger.#checkFormat(options.storage);
     const treeSize = await LedgerReader.storedTreeSize(options.storage);
     const frontier = await MerkleFrontier.load(treeSize, LedgerReader.nodeReader(options.storage, options.hasher), options.hasher);
     const ledger = new Ledger(options, frontier);
@@ -97,6 +100,21 @@ export class Ledger extends LedgerReader {
     }
     await ledger.checkpoints.issue(treeSize, frontier.root());
     return ledger;
+  }
+
+  /** Refuse a store written in another layout; mark an empty one with this layout. */
+  static async #checkFormat(storage: Storage): Promise<void> {
+    const stored = await storage.get(FORMAT_KEY);
+    if (stored !== undefined) {
+      const format = decodeFormat(stored);
+      if (format !== LEDGER_FORMAT) throw new LedgerFormatError(`the data directory holds ledger format ${format}; this build reads format ${LEDGER_FORMAT}`);
+      return;
+    }
+    const any = await storage.scan({ limit: 1 });
+    if (any.length > 0 && any[0]!.key[0]! < Tag.raft) {
+      throw new LedgerFormatError(`the data directory holds ledger data of an older, unsupported format (no format record); this build reads format ${LEDGER_FORMAT}`);
+    }
+    await storage.commit([{ type: "put", key: FORMAT_KEY, value: encodeFormat() }]);
   }
 
   /** Be told of every publish (used by watch streams). Returns an unsubscribe function. */
@@ -116,7 +134,7 @@ export class Ledger extends LedgerReader {
     try {
       const stamp = Math.max(Math.floor(timestampMs), this.#lastTimestampMs);
       const overlay = await this.#prefetchLatest(commands);
-      const out: PreparedParts = { ops: [], entries: [], hot: [] };
+      const out: PreparedParts = { ops: [], entries: [], hot: [], chunks: new ChunkWriter(), stamp, stampField: cborUint(stamp) };
       const results: CommandResult[] = [];
       for (const command of commands) {
         const checked = this.#check(command.operations, overlay);
@@ -125,11 +143,13 @@ export class Ledger extends LedgerReader {
           continue;
         }
         const applied: AppliedOperation[] = [];
-        for (let i = 0; i < checked.length; i++) applied.push(this.#append(command.operations[i]!, checked[i]!, stamp, out));
+        for (let i = 0; i < checked.length; i++) applied.push(this.#append(command.operations[i]!, checked[i]!, out));
         results.push({ ok: true, applied, treeSize: this.#nextSeq });
       }
+      const lastChunk = out.chunks.flush();
+      if (lastChunk !== undefined) out.ops.push({ type: "put", key: lastChunk.key, value: lastChunk.row });
       this.#lastTimestampMs = stamp;
-      return { ...out, results, treeSize: this.#nextSeq, rootHash: this.#frontier.root() };
+      return { ops: out.ops, entries: out.entries, hot: out.hot, results, treeSize: this.#nextSeq, rootHash: this.#frontier.root() };
     } finally {
       this.#preparing = false;
     }
@@ -204,39 +224,34 @@ export class Ledger extends LedgerReader {
     return undefined;
   }
 
-  #append(
-    operation: WriteOperation,
-    { record, created }: Checked,
-    timestampMs: number,
-    out: PreparedParts,
-  ): AppliedOperation {
+  #append(operation: WriteOperation, { record, created }: Checked, out: PreparedParts): AppliedOperation {
     const seq = this.#nextSeq++;
     record.seq = seq;
     const isPut = operation.op === "put";
+    const value = isPut ? operation.value : null;
+    const contentType = isPut ? operation.contentType : null;
     const entry: Entry = {
       seq,
       op: operation.op,
       key: operation.key,
-      valueHash: isPut ? this.hasher.sha256(operation.value) : null,
-      sizeBytes: isPut ? operation.value.length : 0,
-      contentType: isPut ? operation.contentType : null,
-      timestampMs,
+      valueHash: value === null ? null : this.hasher.sha256(value),
+      sizeBytes: value === null ? 0 : value.length,
+      contentType,
+      timestampMs: out.stamp,
     };
-    const { record: entryRecord, leafInput } = encodeEntryRecord(entry, record.version);
-    const leaf = this.hasher.sha256(leafInput);
-    const contentType = isPut ? operation.contentType : null;
-    const value = isPut ? operation.value : null;
-    out.ops.push(
-      { type: "put", key: entryKey(seq), value: entryRecord },
-      { type: "put", key: versionKey(operation.key, record.version), value: encodeVersion({ seq, timestampMs, contentType, value }) },
-      { type: "put", key: latestKey(operation.key), value: encodeLatest(record) },
-    );
+    const separate = value !== null && value.length > VALUE_INLINE_BYTES_MAX;
+    const { row, entryBytes } = encodeVersionRow(entry, separate ? false : value, out.stampField);
+    out.ops.push({ type: "put", key: versionKey(operation.key, record.version), value: row });
+    if (separate) out.ops.push({ type: "put", key: valueKey(seq), value: value! });
+    const chunk = out.chunks.add(seq, { version: record.version, entryBytes });
+    if (chunk !== undefined) out.ops.push({ type: "put", key: chunk.key, value: chunk.row });
+    const leaf = this.hasher.sha256(leafInput(entryBytes));
     for (const node of this.#frontier.append(leaf)) {
       // Low nodes are not stored: they are recomputed from the stored entries they cover.
       if (node.level >= MERKLE_STORED_LEVEL_MIN) out.ops.push({ type: "put", key: merkleKey(node.level, node.index), value: node.hash });
     }
     out.entries.push(entry);
-    out.hot.push({ latest: record, timestampMs, contentType, value });
+    out.hot.push({ latest: record, timestampMs: out.stamp, contentType, value });
     return { op: operation.op, key: operation.key, seq, version: record.version, leafHash: leaf, created };
   }
 }
@@ -246,6 +261,10 @@ interface PreparedParts {
   ops: BatchOp[];
   entries: Entry[];
   hot: HotRecord[];
+  chunks: ChunkWriter;
+  /** The group's timestamp, and the same as its CBOR field (a BigInt for real clocks, made once per group). */
+  stamp: number;
+  stampField: number | bigint;
 }
 
 /** An operation that passed its preconditions: its new latest record, the one it replaces, and whether a put brings the key into existence. */

@@ -4,14 +4,14 @@
  * A bounded hot cache keeps the newest record (and small values) of recently
  * written or read keys so a GET of a hot key costs no storage read.
  */
-import { compareBytes, type Storage, StorageCorruptionError } from "../storage/index.ts";
-import { KeyBuilder, Tag, readKeyInteger, readKeyString } from "../storage/keys.ts";
-import { consistencyProof, inclusionProof, nodeHash, rootAt, type Hasher, type NodeReader } from "../merkle/index.ts";
-import { decodeEntry, type Entry } from "./entry.ts";
+import { compareBytes, type KvPair, type Storage, StorageCorruptionError } from "../storage/index.ts";
+import { readKeyInteger, readKeyString } from "../storage/keys.ts";
+import { consistencyProof, inclusionProof, nodeBegin, nodeEnd, nodeHash, rootAt, type Hasher, type NodeId, type NodeReader } from "../merkle/index.ts";
+import { decodeEntry, EntryDecodeError, type Entry } from "./entry.ts";
 import { KeyNotFoundError, SeqNotFoundError, TreeSizeError, VersionNotFoundError } from "./errors.ts";
 import {
-  decodeEntryRecord, decodeLatest, decodeVersion, entryKey, latestKey, latestPrefixRange, MERKLE_STORED_LEVEL_MIN, merkleKey, versionKey,
-  versionRange, type LatestRecord,
+  CHUNK_RANGE, chunkKey, decodeChunk, decodeVersionRow, leafInput, MERKLE_STORED_LEVEL_MIN, merkleKey, valueKey, versionKey,
+  versionPrefixRange, versionRange, type LatestRecord, type VersionRow,
 } from "./records.ts";
 import { type CheckpointIssuer, type SignedCheckpoint } from "./checkpoints.ts";
 
@@ -108,25 +108,29 @@ export class LedgerReader {
 
   /** Number of entries in the stored log (= last seq + 1). */
   static async storedTreeSize(storage: Storage): Promise<number> {
-    const last = await storage.scan({ start: new KeyBuilder(Tag.entry).build(), end: new KeyBuilder(Tag.entry + 1).build(), limit: 1, reverse: true });
-    return last.length === 0 ? 0 : readKeyInteger(last[0]!.key, 1) + 1;
+    const last = await storage.scan({ ...CHUNK_RANGE, limit: 1, reverse: true });
+    if (last.length === 0) return 0;
+    return readKeyInteger(last[0]!.key, 1) + decodeChunk(last[0]!.value).length;
   }
 
   /**
    * Merkle node reads over the storage port. Nodes from level
    * MERKLE_STORED_LEVEL_MIN up are stored; lower ones (leaves included) are
-   * recomputed from the stored entries they cover, which saves most node
-   * writes. A missing node or entry is corruption.
+   * recomputed from the stored entries they cover, all of one batch from one
+   * read of the entries they span, which saves most node writes. A missing
+   * node or entry is corruption.
    */
   static nodeReader(storage: Storage, hasher: Hasher): NodeReader {
     return {
       async getNodes(ids) {
+        const low = ids.filter((id) => id.level < MERKLE_STORED_LEVEL_MIN);
+        const computed = low.length === 0 ? undefined : await subtreesFromEntries(storage, hasher, low);
         return Promise.all(
-          ids.map(async ({ level, index }) => {
-            if (level < MERKLE_STORED_LEVEL_MIN) return subtreeFromEntries(storage, hasher, level, index);
-            const hash = await storage.get(merkleKey(level, index));
+          ids.map(async (id) => {
+            if (id.level < MERKLE_STORED_LEVEL_MIN) return computed!.get(nodeBegin(id) * 64 + id.level)!;
+            const hash = await storage.get(merkleKey(id.level, id.index));
             if (hash === undefined || hash.length !== 32) {
-              throw new StorageCorruptionError(`Merkle node (level ${level}, index ${index}) missing or malformed`);
+              throw new StorageCorruptionError(`Merkle node (level ${id.level}, index ${id.index}) missing or malformed`);
             }
             return hash;
           }),
@@ -176,34 +180,35 @@ export class LedgerReader {
     return this.#hot.get(key)?.latest;
   }
 
+  /** The newest version row of `key` in storage (one reverse scan), or undefined if it never existed. */
+  async #latestRow(key: string): Promise<{ version: number; row: VersionRow } | undefined> {
+    const rows = await this.storage.scan({ ...versionRange(key), limit: 1, reverse: true });
+    if (rows.length === 0) return undefined;
+    return { version: versionOfRowKey(rows[0]!), row: decodeVersionRow(rows[0]!.value) };
+  }
+
   /** The newest record of `key` in published state, or null if it never existed. */
   protected async latest(key: string): Promise<LatestRecord | null> {
     const hot = this.#hot.get(key);
     if (hot !== undefined) return hot.latest;
-    const generation = this.#generation;
-    const bytes = await this.storage.get(latestKey(key));
-    if (bytes === undefined) return null;
-    const latest = decodeLatest(bytes);
-    if (generation === this.#generation && !this.#hot.has(key)) {
-      this.#remember(key, { latest, timestampMs: 0, contentType: null, value: null });
-    }
-    return latest;
+    return (await this.loadLatest([key]))[0]!;
   }
 
   /**
    * The newest records of `keys` in published state (null: never existed),
-   * read in parallel; records read are remembered in the hot cache unless a
-   * publish happened meanwhile.
+   * read in parallel; records read are remembered in the hot cache (with
+   * their value when it is inline and small) unless a publish happened meanwhile.
    */
   protected async loadLatest(keys: readonly string[]): Promise<Array<LatestRecord | null>> {
     const generation = this.#generation;
-    const rows = await Promise.all(keys.map((key) => this.storage.get(latestKey(key))));
+    const rows = await Promise.all(keys.map((key) => this.#latestRow(key)));
     const current = generation === this.#generation;
-    return rows.map((bytes, i) => {
-      if (bytes === undefined) return null;
-      const latest = decodeLatest(bytes);
+    return rows.map((found, i) => {
+      if (found === undefined) return null;
+      const { entry, value } = found.row;
+      const latest: LatestRecord = { version: found.version, seq: entry.seq, deleted: entry.op === "delete" };
       const key = keys[i]!;
-      if (current && !this.#hot.has(key)) this.#remember(key, { latest, timestampMs: 0, contentType: null, value: null });
+      if (current && !this.#hot.has(key)) this.#remember(key, { latest, timestampMs: entry.timestampMs, contentType: entry.contentType, value });
       return latest;
     });
   }
@@ -222,17 +227,33 @@ export class LedgerReader {
   }
 
   async #getStored(key: string, version: number | undefined): Promise<ValueView> {
+    let found: { version: number; row: VersionRow } | undefined;
     if (version === undefined) {
-      const latest = await this.latest(key);
-      if (latest === null) throw new KeyNotFoundError(key);
-      if (latest.deleted) throw new KeyNotFoundError(key, " (deleted)");
-      version = latest.version;
+      const generation = this.#generation;
+      found = await this.#latestRow(key);
+      if (found === undefined) throw new KeyNotFoundError(key);
+      const { entry, value } = found.row;
+      if (generation === this.#generation && !this.#hot.has(key)) {
+        const latest = { version: found.version, seq: entry.seq, deleted: entry.op === "delete" };
+        this.#remember(key, { latest, timestampMs: entry.timestampMs, contentType: entry.contentType, value });
+      }
+      if (entry.op === "delete") throw new KeyNotFoundError(key, " (deleted)");
+    } else {
+      const bytes = await this.storage.get(versionKey(key, version));
+      if (bytes === undefined) throw new VersionNotFoundError(key, version);
+      found = { version, row: decodeVersionRow(bytes) };
+      if (found.row.entry.op === "delete") throw new KeyNotFoundError(key, ` (version ${version} is a delete)`);
     }
-    const bytes = await this.storage.get(versionKey(key, version));
-    if (bytes === undefined) throw new VersionNotFoundError(key, version);
-    const record = decodeVersion(bytes);
-    if (record.value === null) throw new KeyNotFoundError(key, ` (version ${version} is a delete)`);
-    return { key, version, seq: record.seq, timestampMs: record.timestampMs, contentType: record.contentType!, value: record.value };
+    const { entry } = found.row;
+    const value = found.row.separate ? await this.#separateValue(entry) : found.row.value!;
+    return { key, version: found.version, seq: entry.seq, timestampMs: entry.timestampMs, contentType: entry.contentType!, value };
+  }
+
+  /** A value kept in its own row, checked against the size its entry records. */
+  async #separateValue(entry: Entry): Promise<Uint8Array> {
+    const value = await this.storage.get(valueKey(entry.seq));
+    if (value === undefined || value.length !== entry.sizeBytes) throw new StorageCorruptionError(`value of seq ${entry.seq} missing or of the wrong size`);
+    return value;
   }
 
   /** Versions of `key`, newest first, starting below `beforeVersion` (exclusive) when given. */
@@ -242,9 +263,8 @@ export class LedgerReader {
     const rows = await this.storage.scan({ start: range.start, end, limit: options.limit + 1, reverse: true });
     if (rows.length === 0 && (await this.latest(key)) === null) throw new KeyNotFoundError(key);
     const items = rows.slice(0, options.limit).map((row): HistoryItem => {
-      const record = decodeVersion(row.value);
-      const version = readKeyInteger(row.key, row.key.length - 8);
-      return { version, seq: record.seq, timestampMs: record.timestampMs, deleted: record.value === null, sizeBytes: record.value?.length ?? 0 };
+      const { entry } = decodeVersionRow(row.value);
+      return { version: versionOfRowKey(row), seq: entry.seq, timestampMs: entry.timestampMs, deleted: entry.op === "delete", sizeBytes: entry.sizeBytes };
     });
     const next = rows.length > options.limit ? items[items.length - 1]!.version : undefined;
     return { items, next };
@@ -252,23 +272,31 @@ export class LedgerReader {
 
   /** Live keys (not deleted) starting with `prefix`, from `start` (inclusive), in key byte order. */
   async list(options: { prefix: string; start?: string; limit: number }): Promise<Page<{ key: string; latest: LatestRecord }, string>> {
-    const range = latestPrefixRange(options.prefix);
+    const range = versionPrefixRange(options.prefix);
     // Compare as bytes, not JS strings: UTF-16 order differs from UTF-8 order above U+FFFF.
-    const startKey = options.start === undefined ? undefined : latestKey(options.start);
+    const startKey = options.start === undefined ? undefined : versionRange(options.start).start;
     let cursor = startKey !== undefined && compareBytes(startKey, range.start) > 0 ? startKey : range.start;
+    const pageRows = Math.min(options.limit + 1, 1000);
     const items: Array<{ key: string; latest: LatestRecord }> = [];
     let scanned = 0;
     while (items.length <= options.limit && scanned < LIST_SCAN_ROWS_MAX) {
-      const rows = await this.storage.scan({ start: cursor, end: range.end, limit: Math.min(options.limit + 1, 1000) });
-      for (const row of rows) {
-        scanned++;
-        const latest = decodeLatest(row.value);
-        if (!latest.deleted) items.push({ key: readKeyString(row.key, 1).value, latest });
-        if (items.length > options.limit) break;
+      const rows = await this.storage.scan({ start: cursor, end: range.end, limit: pageRows });
+      // Rows come grouped by key, oldest version first: a group's last row is the key's newest version,
+      // unless the group runs to the end of a full page (then one reverse scan finds it).
+      for (let i = 0; i < rows.length && items.length <= options.limit;) {
+        const { value: key, next: versionAt } = readKeyString(rows[i]!.key, 1);
+        let last = i;
+        while (last + 1 < rows.length && sameKeyPart(rows[last + 1]!.key, rows[i]!.key, versionAt)) last++;
+        scanned += last - i + 1;
+        const complete = last + 1 < rows.length || rows.length < pageRows;
+        const newest = complete ? { version: versionOfRowKey(rows[last]!), row: decodeVersionRow(rows[last]!.value) } : await this.#latestRow(key);
+        if (newest !== undefined && newest.row.entry.op === "put") {
+          items.push({ key, latest: { version: newest.version, seq: newest.row.entry.seq, deleted: false } });
+        }
+        cursor = versionRange(key).end;
+        i = last + 1;
       }
-      if (rows.length === 0 || items.length > options.limit) break;
-      cursor = Uint8Array.from([...rows[rows.length - 1]!.key, 0x00]);
-      if (rows.length < Math.min(options.limit + 1, 1000)) break;
+      if (rows.length < pageRows) break;
     }
     const next = items.length > options.limit ? items.pop()!.key : undefined;
     return { items, next };
@@ -277,25 +305,29 @@ export class LedgerReader {
   /** The entry at `seq`, its exact bytes, leaf hash and the key version it wrote. */
   async entryAt(seq: number): Promise<LogItem> {
     if (!Number.isSafeInteger(seq) || seq < 0 || seq >= this.#treeSize) throw new SeqNotFoundError(seq, this.#treeSize);
-    const bytes = await this.storage.get(entryKey(seq));
-    if (bytes === undefined) throw new StorageCorruptionError(`entry ${seq} missing below tree size ${this.#treeSize}`);
-    return this.#logItem(seq, bytes);
+    const [item] = await readEntries(this.storage, seq, seq + 1);
+    return this.#logItem(seq, item!);
   }
 
-  #logItem(seq: number, bytes: Uint8Array): LogItem {
-    const record = decodeEntryRecord(bytes);
-    const entry = decodeEntry(record.entryBytes);
+  #logItem(seq: number, item: ChunkEntry): LogItem {
+    let entry: Entry;
+    try {
+      entry = decodeEntry(item.entryBytes);
+    } catch (error) {
+      if (error instanceof EntryDecodeError) throw new StorageCorruptionError(`entry ${seq}: ${error.message}`);
+      throw error;
+    }
     if (entry.seq !== seq) throw new StorageCorruptionError(`entry stored at seq ${seq} says seq ${entry.seq}`);
-    return { entry, entryBytes: record.entryBytes, version: record.version, leafHash: this.hasher.sha256(record.leafInput) };
+    return { entry, entryBytes: item.entryBytes, version: item.version, leafHash: this.hasher.sha256(leafInput(item.entryBytes)) };
   }
 
   /** Entries from `from` in seq order, at most `limit`. */
   async log(options: { from: number; limit: number }): Promise<Page<LogItem, number>> {
     if (options.from >= this.#treeSize) return { items: [], next: undefined };
-    const rows = await this.storage.scan({ start: entryKey(options.from), end: entryKey(this.#treeSize), limit: options.limit });
-    const items = rows.map((row) => this.#logItem(readKeyInteger(row.key, 1), row.value));
-    const last = items.length === 0 ? options.from : items[items.length - 1]!.entry.seq + 1;
-    return { items, next: last < this.#treeSize ? last : undefined };
+    const to = Math.min(this.#treeSize, options.from + options.limit);
+    const entries = await readEntries(this.storage, options.from, to);
+    const items = entries.map((item, i) => this.#logItem(options.from + i, item));
+    return { items, next: to < this.#treeSize ? to : undefined };
   }
 
   #checkTreeSize(treeSize: number): void {
@@ -347,7 +379,7 @@ export class LedgerReader {
     } else {
       const bytes = await this.storage.get(versionKey(key, version));
       if (bytes === undefined) throw new VersionNotFoundError(key, version);
-      seq = decodeVersion(bytes).seq;
+      seq = decodeVersionRow(bytes).entry.seq;
       resolvedVersion = version;
     }
     if (seq >= checkpoint.treeSize) throw new KeyNotFoundError(key, " (not yet in a checkpoint)");
@@ -356,25 +388,64 @@ export class LedgerReader {
   }
 }
 
-/** Hash of the complete subtree (level, index) rebuilt from its 2^level stored entries (one read or one scan). */
-async function subtreeFromEntries(storage: Storage, hasher: Hasher, level: number, index: number): Promise<Uint8Array> {
-  if (level === 0) {
-    const bytes = await storage.get(entryKey(index));
-    if (bytes === undefined) throw new StorageCorruptionError(`entry ${index} missing for a Merkle leaf`);
-    return hasher.sha256(decodeEntryRecord(bytes).leafInput);
+/** The version number at the end of a version row's storage key. */
+function versionOfRowKey(row: KvPair): number {
+  return readKeyInteger(row.key, row.key.length - 8);
+}
+
+/** Whether two version-row keys name the same ledger key: their bytes before the version (at `versionAt`) agree. */
+function sameKeyPart(a: Uint8Array, b: Uint8Array, versionAt: number): boolean {
+  if (a.length !== b.length || a.length !== versionAt + 8) return false;
+  for (let i = versionAt - 1; i >= 0; i--) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** One entry as a chunk row holds it. */
+type ChunkEntry = { version: number; entryBytes: Uint8Array };
+
+/** Entries [from, to) from the chunk rows that hold them; all must exist (a gap is corruption). */
+async function readEntries(storage: Storage, from: number, to: number): Promise<ChunkEntry[]> {
+  if (to <= from) return [];
+  // The chunk holding `from` starts at or before it: the last chunk key <= chunk/{from}.
+  const first = await storage.scan({ start: CHUNK_RANGE.start, end: chunkKey(from + 1), limit: 1, reverse: true });
+  const out: ChunkEntry[] = [];
+  let next = first.length === 0 ? from : readKeyInteger(first[0]!.key, 1);
+  let rows = first;
+  while (out.length < to - from) {
+    if (rows.length === 0) rows = await storage.scan({ start: chunkKey(next), end: chunkKey(to), limit: 64 });
+    if (rows.length === 0) break;
+    for (const row of rows) {
+      const firstSeq = readKeyInteger(row.key, 1);
+      if (firstSeq !== next) throw new StorageCorruptionError(`log chunk at seq ${firstSeq} where seq ${next} was expected`);
+      for (const item of decodeChunk(row.value)) {
+        if (next >= from && next < to) out.push(item);
+        next++;
+      }
+    }
+    rows = [];
   }
-  const count = 2 ** level;
-  const first = index * count;
-  const rows = await storage.scan({ start: entryKey(first), end: entryKey(first + count), limit: count });
-  if (rows.length !== count) throw new StorageCorruptionError(`entries ${first}..${first + count - 1} incomplete for a Merkle node`);
-  let hashes = rows.map((row, i) => {
-    if (readKeyInteger(row.key, 1) !== first + i) throw new StorageCorruptionError(`entry ${first + i} missing for a Merkle node`);
-    return hasher.sha256(decodeEntryRecord(row.value).leafInput);
-  });
-  while (hashes.length > 1) {
-    const parents: Uint8Array[] = [];
-    for (let i = 0; i < hashes.length; i += 2) parents.push(nodeHash(hasher, hashes[i]!, hashes[i + 1]!));
-    hashes = parents;
+  if (out.length !== to - from) throw new StorageCorruptionError(`entries ${from}..${to - 1} are not all stored`);
+  return out;
+}
+
+/**
+ * Hashes of the complete subtrees `ids` (all below MERKLE_STORED_LEVEL_MIN)
+ * rebuilt from the entries they cover, read once for the whole batch. Keyed
+ * by begin * 64 + level (levels are < 64).
+ */
+async function subtreesFromEntries(storage: Storage, hasher: Hasher, ids: readonly NodeId[]): Promise<Map<number, Uint8Array>> {
+  const from = Math.min(...ids.map(nodeBegin));
+  const to = Math.max(...ids.map(nodeEnd));
+  const leaves = (await readEntries(storage, from, to)).map((item) => hasher.sha256(leafInput(item.entryBytes)));
+  const hashes = new Map<number, Uint8Array>();
+  for (const id of ids) {
+    let level = leaves.slice(nodeBegin(id) - from, nodeEnd(id) - from);
+    while (level.length > 1) {
+      const parents: Uint8Array[] = [];
+      for (let i = 0; i < level.length; i += 2) parents.push(nodeHash(hasher, level[i]!, level[i + 1]!));
+      level = parents;
+    }
+    hashes.set(nodeBegin(id) * 64 + id.level, level[0]!);
   }
-  return hashes[0]!;
+  return hashes;
 }

@@ -2,46 +2,71 @@
  * Storage records of the ledger state machine: how each key range of the
  * storage port is laid out and decoded. Every record read back from storage
  * is shape-checked here before use; a bad record is corruption, not a 4xx.
+ *
+ * Layout (format 2), chosen so a put costs about one storage row:
+ *
+ *   version/{key}/{version} -> CBOR [entry, value]
+ *       `entry` is the 7-field entry array itself, embedded, so the row holds
+ *       the exact bytes hashed into the Merkle tree (bytes 1.. of the row up
+ *       to the value item); `value` is the value (at most
+ *       VALUE_INLINE_BYTES_MAX bytes), null for a tombstone, or false when the
+ *       value is in value/{seq}. The newest version of a key is the last row
+ *       of its range (one reverse scan), so there is no separate latest index.
+ *   value/{seq}            -> the raw value bytes of a larger value
+ *   chunk/{firstSeq}       -> CBOR [version, entry bytes, version, entry bytes, ...]
+ *       the entries of consecutive seqs from firstSeq (at most
+ *       CHUNK_ENTRIES_MAX / CHUNK_BYTES_MAX), for reading the log by seq.
+ *   merkle/{level}/{index} -> 32-byte hash of a complete subtree, levels >= MERKLE_STORED_LEVEL_MIN
+ *   meta/"format"          -> CBOR uint, LEDGER_FORMAT
  */
 import { StorageCorruptionError } from "../storage/index.ts";
 import { integerKey, KeyBuilder, stringKey, Tag } from "../storage/keys.ts";
-import { cbor, decodeCbor, encodeEntryFramed, type Entry } from "./entry.ts";
+import { cbor, decodeCbor, EntryDecodeError, entryFields, entryFromFields, type Entry } from "./entry.ts";
 
-/** The newest version of a key, as kept in the latest/{key} range. */
+/** Storage layout version written at first open; a data directory of another format is refused. */
+export const LEDGER_FORMAT = 2;
+/** Values up to this size live in their version row; larger ones in a value row of their own. */
+export const VALUE_INLINE_BYTES_MAX = 1024;
+/** Most entries in one chunk row. */
+export const CHUNK_ENTRIES_MAX = 256;
+/** Most entry bytes in one chunk row (a chunk closes once it reaches this). */
+export const CHUNK_BYTES_MAX = 64 * 1024;
+/**
+ * Merkle nodes below this level are not stored: a node of level L < 5 is
+ * recomputed from its 2^L (at most 16) entries, which sit in one or two chunk
+ * rows. This stores 1 node per 16 entries instead of 1 per entry.
+ */
+export const MERKLE_STORED_LEVEL_MIN = 5;
+
+/** The newest version of a key. */
 export interface LatestRecord {
   version: number;
   seq: number;
   deleted: boolean;
 }
 
-/** One version of a key, as kept in the version/{key}/{version} range. */
-export interface VersionRecord {
-  seq: number;
-  timestampMs: number;
-  /** null for a tombstone */
-  contentType: string | null;
-  /** null for a tombstone */
-  value: Uint8Array | null;
-}
-
-/** One log position, as kept in the entry/{seq} range. */
-export interface EntryRecord {
+/** One decoded version row. */
+export interface VersionRow {
+  entry: Entry;
+  /** The exact entry bytes (a view into the row). */
   entryBytes: Uint8Array;
-  version: number;
+  /** The inline value; null for a tombstone or when `separate`. */
+  value: Uint8Array | null;
+  /** True when the value is in its own value/{seq} row. */
+  separate: boolean;
 }
 
-/**
- * Merkle nodes below this level are not stored: a node of level L < 3 is
- * recomputed from its 2^L (at most 4) entries, read with one scan. This saves
- * 3 of every 4 node writes (levels 1 and 2 hold n/2 + n/4 of the n - 1
- * interior nodes) for a few extra entry reads per proof.
- */
-export const MERKLE_STORED_LEVEL_MIN = 3;
+/** One entry of a chunk row. */
+export interface ChunkItem {
+  version: number;
+  entryBytes: Uint8Array;
+}
 
-export const entryKey = (seq: number): Uint8Array => integerKey(Tag.entry, seq);
-export const latestKey = (key: string): Uint8Array => stringKey(Tag.latest, key);
 export const versionKey = (key: string, version: number): Uint8Array => stringKey(Tag.version, key, version);
+export const valueKey = (seq: number): Uint8Array => integerKey(Tag.value, seq);
+export const chunkKey = (firstSeq: number): Uint8Array => integerKey(Tag.chunk, firstSeq);
 export const merkleKey = (level: number, index: number): Uint8Array => integerKey(Tag.merkle, level, index);
+export const FORMAT_KEY: Uint8Array = new KeyBuilder(Tag.meta).string("format").build();
 
 /** [start, end) of every version of `key`. */
 export function versionRange(key: string): { start: Uint8Array; end: Uint8Array } {
@@ -51,79 +76,134 @@ export function versionRange(key: string): { start: Uint8Array; end: Uint8Array 
   };
 }
 
-/** [start, end) of the latest/{key} rows whose key starts with `prefix`. */
-export function latestPrefixRange(prefix: string): { start: Uint8Array; end: Uint8Array } {
+/** [start, end) of the version rows of every key starting with `prefix`. */
+export function versionPrefixRange(prefix: string): { start: Uint8Array; end: Uint8Array } {
   return {
-    start: new KeyBuilder(Tag.latest).stringPrefix(prefix).build(),
-    end: new KeyBuilder(Tag.latest).stringPrefix(prefix).raw(0xff).build(),
+    start: new KeyBuilder(Tag.version).stringPrefix(prefix).build(),
+    end: new KeyBuilder(Tag.version).stringPrefix(prefix).raw(0xff).build(),
   };
 }
+
+/** [start, end) of every chunk row. */
+export const CHUNK_RANGE = { start: Uint8Array.of(Tag.chunk), end: Uint8Array.of(Tag.chunk + 1) } as const;
 
 function corrupt(what: string): never {
   throw new StorageCorruptionError(`malformed ${what} record read back from storage`);
 }
 
-// Internal records are CBOR arrays through the shared cbor-x codec (the
-// project's storage encoding). They are not hashed, so integers may come
-// back as CBOR floats (cbor-x writes numbers >= 2^32 that way; exact below
-// 2^53); every record is shape-checked on read.
-//
-//   latest  = [version, seq, deleted]
-//   version = [seq, timestampMs, contentType | null, value | null]
-//   entry   = [entry bytes, version]
-const isUint = (value: unknown): value is number | bigint =>
-  (typeof value === "number" && Number.isSafeInteger(value) && value >= 0) ||
-  (typeof value === "bigint" && value >= 0n && value <= BigInt(Number.MAX_SAFE_INTEGER));
-
-export function encodeLatest(record: LatestRecord): Uint8Array {
-  return cbor.encode([record.version, record.seq, record.deleted]);
+/** Encoded size of a CBOR byte-string head for `length` bytes (RFC 8949 preferred serialization). */
+function byteStringHeadBytes(length: number): number {
+  return length < 24 ? 1 : length < 0x100 ? 2 : length < 0x1_0000 ? 3 : length < 0x1_0000_0000 ? 5 : 9;
 }
 
-export function decodeLatest(bytes: Uint8Array): LatestRecord {
-  const raw = decodeRecord(bytes, "latest");
-  if (raw.length !== 3 || !isUint(raw[0]) || !isUint(raw[1]) || typeof raw[2] !== "boolean" || Number(raw[0]) < 1) corrupt("latest");
-  return { version: Number(raw[0]), seq: Number(raw[1]), deleted: raw[2] };
-}
-
-export function encodeVersion(record: VersionRecord): Uint8Array {
-  if ((record.contentType === null) !== (record.value === null)) {
-    throw new Error("assertion: a version has both content type and value, or neither");
-  }
-  return cbor.encode([record.seq, record.timestampMs, record.contentType, record.value]);
-}
-
-/** Decode a version record; `value` is a copy, so readers may hand it on (HTTP bodies) without pinning storage's bytes. */
-export function decodeVersion(bytes: Uint8Array): VersionRecord {
-  const raw = decodeRecord(bytes, "version");
-  if (raw.length !== 4 || !isUint(raw[0]) || !isUint(raw[1])) corrupt("version");
-  const [, , contentType, value] = raw;
-  const tombstone = contentType === null && value === null;
-  if (!tombstone && (typeof contentType !== "string" || !(value instanceof Uint8Array))) corrupt("version");
-  return {
-    seq: Number(raw[0]),
-    timestampMs: Number(raw[1]),
-    contentType: contentType as string | null,
-    value: value === null ? null : new Uint8Array(value as Uint8Array),
-  };
+/** Encoded size of the value item of a version row. */
+function valueItemBytes(value: Uint8Array | null | false): number {
+  return value === null || value === false ? 1 : byteStringHeadBytes(value.length) + value.length;
 }
 
 /**
- * The entry record of `entry` (written at `version` of its key), and the
- * leaf hash input 0x00 ‖ entry bytes as an array of its own.
+ * The version row of `entry` with `value` (inline bytes, null for a
+ * tombstone, false when stored separately), and the entry bytes as a view
+ * into it: the row is array(2) = 0x82, then the entry array, then the value.
  */
-export function encodeEntryRecord(entry: Entry, version: number): { record: Uint8Array; leafInput: Uint8Array } {
-  const leafInput = encodeEntryFramed(entry, 1, 0);
-  // leafInput[0] is already 0x00, the leaf prefix.
-  return { record: cbor.encode([leafInput.subarray(1), version]), leafInput };
+export function encodeVersionRow(entry: Entry, value: Uint8Array | null | false, timestampField?: number | bigint): { row: Uint8Array; entryBytes: Uint8Array } {
+  const row = cbor.encode([entryFields(entry, timestampField), value]);
+  return { row, entryBytes: row.subarray(1, row.length - valueItemBytes(value)) };
 }
 
-/** Decode an entry record. The entry itself is checked by decodeEntry. */
-export function decodeEntryRecord(bytes: Uint8Array): EntryRecord & { leafInput: Uint8Array } {
-  const raw = decodeRecord(bytes, "entry");
-  if (raw.length !== 2 || !(raw[0] instanceof Uint8Array) || raw[0].length === 0 || !isUint(raw[1]) || Number(raw[1]) < 1) corrupt("entry");
-  const leafInput = new Uint8Array(1 + raw[0].length);
-  leafInput.set(raw[0], 1);
-  return { entryBytes: leafInput.subarray(1), version: Number(raw[1]), leafInput };
+/** Decode a version row; checks its shape and that the value agrees with the entry. */
+export function decodeVersionRow(bytes: Uint8Array): VersionRow {
+  const raw = decodeRecord(bytes, "version");
+  if (raw.length !== 2 || bytes[0] !== 0x82) corrupt("version");
+  let entry: Entry;
+  try {
+    entry = entryFromFields(raw[0]);
+  } catch (error) {
+    if (error instanceof EntryDecodeError) corrupt("version");
+    throw error;
+  }
+  const value = raw[1];
+  const isPut = entry.op === "put";
+  if (isPut ? !(value === false || (value instanceof Uint8Array && value.length === entry.sizeBytes)) : value !== null) corrupt("version");
+  const stored = value as Uint8Array | null | false;
+  return {
+    entry,
+    entryBytes: bytes.subarray(1, bytes.length - valueItemBytes(stored)),
+    value: stored === false ? null : stored,
+    separate: stored === false,
+  };
+}
+
+/** A chunk row of consecutive entries. */
+export function encodeChunk(items: readonly ChunkItem[]): Uint8Array {
+  const flat: unknown[] = [];
+  for (const item of items) flat.push(item.version, item.entryBytes);
+  return cbor.encode(flat);
+}
+
+/** Decode a chunk row; every item has a version >= 1 and non-empty entry bytes. */
+export function decodeChunk(bytes: Uint8Array): ChunkItem[] {
+  const raw = decodeRecord(bytes, "chunk");
+  if (raw.length === 0 || raw.length % 2 !== 0) corrupt("chunk");
+  const items: ChunkItem[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const version = raw[i];
+    const entryBytes = raw[i + 1];
+    if (!Number.isSafeInteger(version) || (version as number) < 1 || !(entryBytes instanceof Uint8Array) || entryBytes.length === 0) corrupt("chunk");
+    items.push({ version: version as number, entryBytes });
+  }
+  return items;
+}
+
+/**
+ * Collects the entries of one write group into chunk rows, closing a chunk
+ * at CHUNK_ENTRIES_MAX entries or CHUNK_BYTES_MAX bytes.
+ */
+export class ChunkWriter {
+  #firstSeq = -1;
+  #items: ChunkItem[] = [];
+  #bytes = 0;
+
+  /** Add the entry at `seq`; returns a finished chunk row to store, if one closed. */
+  add(seq: number, item: ChunkItem): { key: Uint8Array; row: Uint8Array } | undefined {
+    if (this.#items.length === 0) this.#firstSeq = seq;
+    else if (seq !== this.#firstSeq + this.#items.length) throw new Error("assertion: chunk entries must have consecutive seqs");
+    this.#items.push(item);
+    this.#bytes += item.entryBytes.length;
+    return this.#items.length >= CHUNK_ENTRIES_MAX || this.#bytes >= CHUNK_BYTES_MAX ? this.flush() : undefined;
+  }
+
+  /** The open chunk as a row, if it holds anything. */
+  flush(): { key: Uint8Array; row: Uint8Array } | undefined {
+    if (this.#items.length === 0) return undefined;
+    const done = { key: chunkKey(this.#firstSeq), row: encodeChunk(this.#items) };
+    this.#items = [];
+    this.#bytes = 0;
+    return done;
+  }
+}
+
+/** The leaf hash input 0x00 ‖ entry bytes, in an array of its own. */
+export function leafInput(entryBytes: Uint8Array): Uint8Array {
+  const input = new Uint8Array(1 + entryBytes.length);
+  input.set(entryBytes, 1);
+  return input;
+}
+
+export function encodeFormat(): Uint8Array {
+  return cbor.encode(LEDGER_FORMAT);
+}
+
+/** The format number stored in meta/"format". */
+export function decodeFormat(bytes: Uint8Array): number {
+  let raw: unknown;
+  try {
+    raw = decodeCbor(bytes);
+  } catch {
+    corrupt("format");
+  }
+  if (!Number.isSafeInteger(raw)) corrupt("format");
+  return raw as number;
 }
 
 function decodeRecord(bytes: Uint8Array, what: string): unknown[] {

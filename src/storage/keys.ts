@@ -1,6 +1,6 @@
 /**
  * Tuple encoding of storage keys: every durable range (log entries, key
- * versions, latest-version index, Merkle nodes, checkpoints, metadata) is a
+ * versions with their values, large values, Merkle nodes, metadata) is a
  * one-byte tag followed by order-preserving components, so a range scan over
  * a prefix walks exactly one logical table in its natural order.
  *
@@ -11,20 +11,20 @@
 
 const encoder = new TextEncoder();
 
-/** Range tags. Values are fixed once data is written with them. */
+/** Range tags. Values are fixed once data is written with them; a retired tag is never reused. */
 export const Tag = {
-  /** entry/{seq} -> 0x00 ‖ entryBytes ‖ version (layouts: src/ledger/records.ts) */
-  entry: 0x10,
-  /** version/{key}/{version} -> seq ‖ timestampMs ‖ (0x00 | 0x01 ‖ contentType ‖ value) */
+  /** chunk/{firstSeq} -> the entries of consecutive seqs (layouts: src/ledger/records.ts) */
+  chunk: 0x10,
+  /** version/{key}/{version} -> [entry, value | null | false] */
   version: 0x11,
-  /** latest/{key} -> version ‖ seq ‖ deleted */
-  latest: 0x12,
-  /** merkle/{level}/{index} -> 32-byte hash of a complete subtree (levels >= 3; see src/ledger/records.ts) */
+  // 0x12 was latest/{key} (format 1): retired.
+  /** merkle/{level}/{index} -> 32-byte hash of a complete subtree (low levels are recomputed) */
   merkle: 0x13,
-  /** checkpoint/{treeSize} -> signed note text */
-  checkpoint: 0x14,
+  // 0x14 was checkpoint/{treeSize} (never written): retired.
   /** meta/{name} -> CBOR value */
   meta: 0x15,
+  /** value/{seq} -> raw bytes of a value too large to keep inline */
+  value: 0x16,
   /** raft/... reserved for the replicated log */
   raft: 0x20,
 } as const;
@@ -126,7 +126,7 @@ export class KeyBuilder {
 /**
  * `tag ‖ string(value)`, then `integer` when given: the same bytes as
  * KeyBuilder, built in one exact-size array when `value` is ASCII without NUL
- * (the hot case: one latest and one version key per write).
+ * (the hot case: one version key per write).
  */
 export function stringKey(tag: number, value: string, integer?: number): Uint8Array {
   const length = value.length;

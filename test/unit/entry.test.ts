@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { decodeEntry, encodeEntry, encodeEntryFramed, EntryDecodeError, type Entry } from "../../src/ledger/entry.ts";
+import { decodeEntry, encodeEntry, EntryDecodeError, type Entry } from "../../src/ledger/entry.ts";
 
 const base: Entry = {
   seq: 0, op: "put", key: "k", valueHash: new Uint8Array(32).fill(7), sizeBytes: 13, contentType: "text/plain", timestampMs: 1763790000000,
@@ -23,7 +23,7 @@ describe("entry encoding", () => {
     }
   });
 
-  test("integers take the shortest CBOR head at every size boundary; framing adds bytes around the same encoding", () => {
+  test("integers take the shortest CBOR head at every size boundary", () => {
     const headBytes = (n: number) => (n < 24 ? 1 : n < 0x100 ? 2 : n < 0x1_0000 ? 3 : n < 2 ** 32 ? 5 : 9);
     const baseLength = encodeEntry(base).length; // seq 0 takes a 1-byte head
     const integers = [0, 1, 23, 24, 255, 256, 65535, 65536, 2 ** 32 - 1, 2 ** 32, 2 ** 40 + 7, Number.MAX_SAFE_INTEGER];
@@ -32,9 +32,6 @@ describe("entry encoding", () => {
       const bytes = encodeEntry(entry);
       expect(bytes.length).toBe(baseLength - 1 + headBytes(n));
       expect(decodeEntry(bytes)).toEqual(entry);
-      const framed = encodeEntryFramed(entry, 3, 5);
-      expect(framed.length).toBe(bytes.length + 8);
-      expect(Buffer.from(framed.subarray(3, 3 + bytes.length)).equals(Buffer.from(bytes))).toBe(true);
     }
     for (const length of [0, 23, 24, 255, 256, 65536]) {
       const entry = { ...base, key: "k".repeat(length), contentType: "t".repeat(length) };

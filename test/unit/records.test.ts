@@ -1,59 +1,97 @@
+/**
+ * Storage records of the ledger (format 2): version rows embed the exact
+ * entry bytes, chunk rows carry consecutive entries, and anything malformed
+ * read back from storage is corruption.
+ */
 import { describe, expect, test } from "bun:test";
 import {
-  decodeEntryRecord, decodeLatest, decodeVersion, encodeEntryRecord, encodeLatest, encodeVersion,
+  ChunkWriter, CHUNK_ENTRIES_MAX, decodeChunk, decodeVersionRow, encodeChunk, encodeVersionRow, leafInput,
 } from "../../src/ledger/records.ts";
-import { cbor, encodeEntry, type Entry } from "../../src/ledger/entry.ts";
+import { cbor, cborUint, encodeEntry, type Entry } from "../../src/ledger/entry.ts";
 import { StorageCorruptionError } from "../../src/storage/index.ts";
+import { readKeyInteger } from "../../src/storage/keys.ts";
 
-const entry: Entry = {
-  seq: 2 ** 40, op: "put", key: "k", valueHash: new Uint8Array(32).fill(7), sizeBytes: 3, contentType: "text/plain", timestampMs: 1763790000000,
-};
+const put = (overrides: Partial<Entry> = {}): Entry => ({
+  seq: 2 ** 40, op: "put", key: "k", valueHash: new Uint8Array(32).fill(7), sizeBytes: 3, contentType: "text/plain", timestampMs: 1763790000000, ...overrides,
+});
+const tombstone: Entry = { seq: 9, op: "delete", key: "gone", valueHash: null, sizeBytes: 0, contentType: null, timestampMs: 5 };
+const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
 
-describe("internal storage records", () => {
-  test("latest records round-trip", () => {
-    for (const record of [{ version: 1, seq: 0, deleted: false }, { version: Number.MAX_SAFE_INTEGER, seq: 2 ** 33, deleted: true }]) {
-      expect(decodeLatest(encodeLatest(record))).toEqual(record);
+describe("version rows", () => {
+  test("hold the exact entry bytes before the value, whatever the value size (every CBOR head length)", () => {
+    for (const size of [0, 1, 23, 24, 255, 256, 1024, 65535, 65536]) {
+      const value = new Uint8Array(size).fill(3);
+      const entry = put({ sizeBytes: size, key: "k".repeat(size % 40) });
+      const { row, entryBytes } = encodeVersionRow(entry, value);
+      expect(hex(entryBytes)).toBe(hex(encodeEntry(entry)));
+      const decoded = decodeVersionRow(row);
+      expect(decoded.entry).toEqual(entry);
+      expect(hex(decoded.entryBytes)).toBe(hex(encodeEntry(entry)));
+      expect(hex(decoded.value!)).toBe(hex(value));
+      expect(decoded.separate).toBe(false);
     }
   });
 
-  test("version records round-trip, tombstones and any content type included", () => {
-    const records = [
-      { seq: 5, timestampMs: 1763790000000, contentType: "text/plain", value: Uint8Array.from([1, 2, 3]) },
-      { seq: 6, timestampMs: 0, contentType: "", value: new Uint8Array(0) },
-      { seq: 7, timestampMs: 9, contentType: "text/plain; name=日本 é", value: new Uint8Array(5000).fill(9) },
-      { seq: 8, timestampMs: 10, contentType: null, value: null },
-    ];
-    for (const record of records) expect(decodeVersion(encodeVersion(record))).toEqual(record);
+  test("tombstones and separately stored values", () => {
+    const gone = decodeVersionRow(encodeVersionRow(tombstone, null).row);
+    expect(gone).toMatchObject({ entry: tombstone, value: null, separate: false });
+    expect(hex(gone.entryBytes)).toBe(hex(encodeEntry(tombstone)));
+    const big = put({ sizeBytes: 5000 });
+    const separate = decodeVersionRow(encodeVersionRow(big, false).row);
+    expect(separate).toMatchObject({ entry: big, value: null, separate: true });
+    expect(hex(separate.entryBytes)).toBe(hex(encodeEntry(big)));
   });
 
-  test("entry records hold the exact entry bytes, and their leaf input is 0x00 || entry", () => {
-    const { record, leafInput } = encodeEntryRecord(entry, 12);
-    const decoded = decodeEntryRecord(record);
-    expect(Buffer.from(decoded.entryBytes).equals(Buffer.from(encodeEntry(entry)))).toBe(true);
-    expect(decoded.version).toBe(12);
-    expect(Buffer.from(leafInput).equals(Buffer.from([0, ...encodeEntry(entry)]))).toBe(true);
-    expect(Buffer.from(decoded.leafInput).equals(Buffer.from(leafInput))).toBe(true);
+  test("a shared timestamp field gives the same bytes as the entry's own", () => {
+    const entry = put();
+    const shared = encodeVersionRow(entry, Uint8Array.of(1, 2, 3), cborUint(entry.timestampMs)).row;
+    expect(hex(shared)).toBe(hex(encodeVersionRow(entry, Uint8Array.of(1, 2, 3)).row));
   });
 
-  test("malformed records read back from storage are corruption", () => {
-    const latest = encodeLatest({ version: 1, seq: 0, deleted: false });
-    const version = encodeVersion({ seq: 5, timestampMs: 1, contentType: "text/plain", value: Uint8Array.from([1]) });
-    const { record } = encodeEntryRecord(entry, 1);
-    const bad: Array<() => unknown> = [
-      () => decodeLatest(latest.subarray(0, latest.length - 1)),
-      () => decodeLatest(cbor.encode([1, 0, "yes"])),
-      () => decodeLatest(cbor.encode([0, 0, false])), // version 0
-      () => decodeLatest(cbor.encode([2n ** 60n, 0, false])), // not a safe integer
-      () => decodeLatest(cbor.encode({ version: 1 })),
-      () => decodeVersion(version.subarray(0, version.length - 1)),
-      () => decodeVersion(cbor.encode([5, 1, "text/plain", null])), // content type without a value
-      () => decodeVersion(cbor.encode([5, 1, null, Uint8Array.from([1])])),
-      () => decodeVersion(cbor.encode([5, -1, null, null])),
-      () => decodeEntryRecord(record.subarray(1)),
-      () => decodeEntryRecord(cbor.encode([new Uint8Array(0), 1])),
-      () => decodeEntryRecord(cbor.encode([Uint8Array.from([1]), 0])),
-      () => decodeEntryRecord(Uint8Array.from([0xff])),
+  test("malformed version rows are corruption", () => {
+    const { row } = encodeVersionRow(put(), Uint8Array.of(1, 2, 3));
+    const fields = (entry: Entry) => [cborUint(entry.seq), entry.op === "put" ? 1 : 2, entry.key, entry.valueHash, entry.sizeBytes, entry.contentType, cborUint(entry.timestampMs)];
+    const bad: Uint8Array[] = [
+      row.subarray(0, row.length - 1),
+      cbor.encode([fields(put()), Uint8Array.of(1, 2)]), // value size disagrees with the entry
+      cbor.encode([fields(put()), null]), // a put without a value
+      cbor.encode([fields(tombstone), Uint8Array.of(1)]), // a delete with a value
+      cbor.encode([fields(put()).slice(0, 6), Uint8Array.of(1, 2, 3)]),
+      cbor.encode([fields(put()), Uint8Array.of(1, 2, 3), 1]),
+      cbor.encode({ entry: 1 }),
+      Uint8Array.of(0xff),
     ];
-    for (const decode of bad) expect(decode).toThrow(StorageCorruptionError);
+    for (const bytes of bad) expect(() => decodeVersionRow(bytes)).toThrow(StorageCorruptionError);
+  });
+});
+
+describe("chunk rows", () => {
+  test("round-trip, and the writer closes chunks at the entry limit with consecutive first seqs", () => {
+    const items = [{ version: 1, entryBytes: encodeEntry(put({ seq: 0 })) }, { version: 7, entryBytes: encodeEntry(tombstone) }];
+    expect(decodeChunk(encodeChunk(items)).map((item) => ({ version: item.version, entry: hex(item.entryBytes) })))
+      .toEqual(items.map((item) => ({ version: item.version, entry: hex(item.entryBytes) })));
+    const writer = new ChunkWriter();
+    const closed: Array<{ first: number; count: number }> = [];
+    const total = 2 * CHUNK_ENTRIES_MAX + 5;
+    for (let seq = 100; seq < 100 + total; seq++) {
+      const done = writer.add(seq, { version: 1, entryBytes: encodeEntry(put({ seq })) });
+      if (done) closed.push({ first: readKeyInteger(done.key, 1), count: decodeChunk(done.row).length });
+    }
+    const last = writer.flush()!;
+    closed.push({ first: readKeyInteger(last.key, 1), count: decodeChunk(last.row).length });
+    expect(closed).toEqual([{ first: 100, count: CHUNK_ENTRIES_MAX }, { first: 100 + CHUNK_ENTRIES_MAX, count: CHUNK_ENTRIES_MAX }, { first: 100 + 2 * CHUNK_ENTRIES_MAX, count: 5 }]);
+    expect(writer.flush()).toBeUndefined();
+    expect(() => writer.add(1, { version: 1, entryBytes: Uint8Array.of(1) })).not.toThrow();
+    expect(() => writer.add(5, { version: 1, entryBytes: Uint8Array.of(1) })).toThrow("consecutive");
+  });
+
+  test("malformed chunk rows are corruption", () => {
+    const bad = [cbor.encode([]), cbor.encode([1]), cbor.encode([0, Uint8Array.of(1)]), cbor.encode([1, new Uint8Array(0)]), cbor.encode([1, "x"]), Uint8Array.of(0x82)];
+    for (const bytes of bad) expect(() => decodeChunk(bytes)).toThrow(StorageCorruptionError);
+  });
+
+  test("the leaf input is 0x00 followed by the entry bytes", () => {
+    const bytes = encodeEntry(put());
+    expect(hex(leafInput(bytes))).toBe("00" + hex(bytes));
   });
 });
