@@ -71,6 +71,8 @@ export interface KeyProof {
 export const LIST_SCAN_ROWS_MAX = 10_000;
 /** Most keys the hot cache holds, whatever their size. */
 export const HOT_ENTRIES_MAX = 200_000;
+/** Eviction brings the hot cache down to this fraction of its limits. */
+const HOT_EVICT_TO_FRACTION = 0.9;
 
 interface ReaderOptions {
   storage: Storage;
@@ -166,10 +168,21 @@ export class LedgerReader {
     }
     this.#hot.set(key, cached);
     this.#hotBytes += key.length + (cached.value?.length ?? 0) + 64;
-    if (this.#hotBytes <= this.#hotCacheBytesMax && this.#hot.size <= HOT_ENTRIES_MAX) return;
+    if (this.#hotBytes > this.#hotCacheBytesMax || this.#hot.size > HOT_ENTRIES_MAX) this.#evict();
+  }
+
+  /**
+   * Forget the least recently written keys until the cache is at 90% of its
+   * limits. Evicting a tenth at once keeps the cost amortized: a walk from the
+   * front of a Map passes the holes earlier deletes left, so evicting one key
+   * per insert would cost a walk over all of them every time.
+   */
+  #evict(): void {
+    const bytesTarget = this.#hotCacheBytesMax * HOT_EVICT_TO_FRACTION;
+    const sizeTarget = HOT_ENTRIES_MAX * HOT_EVICT_TO_FRACTION;
     // Map iteration is insertion order, so the first keys are the least recently written.
     for (const [oldKey, old] of this.#hot) {
-      if (this.#hotBytes <= this.#hotCacheBytesMax && this.#hot.size <= HOT_ENTRIES_MAX) break;
+      if (this.#hotBytes <= bytesTarget && this.#hot.size <= sizeTarget) break;
       this.#hot.delete(oldKey);
       this.#hotBytes -= oldKey.length + (old.value?.length ?? 0) + 64;
     }
