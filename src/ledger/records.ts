@@ -13,7 +13,7 @@
  *       value is in value/{seq}. The newest version of a key is the last row
  *       of its range (one reverse scan), so there is no separate latest index.
  *   value/{seq}            -> the raw value bytes of a larger value
- *   chunk/{firstSeq}       -> CBOR [version, entry bytes, version, entry bytes, ...]
+ *   chunk/{firstSeq}       -> CBOR [versions, entry lengths, entry bytes concatenated]
  *       the entries of consecutive seqs from firstSeq (at most
  *       CHUNK_ENTRIES_MAX / CHUNK_BYTES_MAX), for reading the log by seq.
  *   merkle/{level}/{index} -> 32-byte hash of a complete subtree, levels >= MERKLE_STORED_LEVEL_MIN
@@ -68,12 +68,12 @@ export const chunkKey = (firstSeq: number): Uint8Array => integerKey(Tag.chunk, 
 export const merkleKey = (level: number, index: number): Uint8Array => integerKey(Tag.merkle, level, index);
 export const FORMAT_KEY: Uint8Array = new KeyBuilder(Tag.meta).string("format").build();
 
-/** [start, end) of every version of `key`. */
+/** [start, end) of every version of `key`: tag ‖ key ‖ 0x00 0x00 up to tag ‖ key ‖ 0x00 0x01. */
 export function versionRange(key: string): { start: Uint8Array; end: Uint8Array } {
-  return {
-    start: new KeyBuilder(Tag.version).string(key).build(),
-    end: new KeyBuilder(Tag.version).stringPrefix(key).raw(0x00, 0x01).build(),
-  };
+  const start = stringKey(Tag.version, key);
+  const end = start.slice();
+  end[end.length - 1] = 0x01;
+  return { start, end };
 }
 
 /** [start, end) of the version rows of every key starting with `prefix`. */
@@ -134,24 +134,45 @@ export function decodeVersionRow(bytes: Uint8Array): VersionRow {
   };
 }
 
-/** A chunk row of consecutive entries. */
+/**
+ * A chunk row of consecutive entries: CBOR [versions, entry lengths, entry
+ * bytes concatenated] (one byte string for the chunk rather than one per
+ * entry: each byte-string item costs cbor-x far more than an integer).
+ */
 export function encodeChunk(items: readonly ChunkItem[]): Uint8Array {
-  const flat: unknown[] = [];
-  for (const item of items) flat.push(item.version, item.entryBytes);
-  return cbor.encode(flat);
+  const versions: number[] = [];
+  const lengths: number[] = [];
+  let total = 0;
+  for (const item of items) {
+    versions.push(item.version);
+    lengths.push(item.entryBytes.length);
+    total += item.entryBytes.length;
+  }
+  const joined = new Uint8Array(total);
+  let at = 0;
+  for (const item of items) {
+    joined.set(item.entryBytes, at);
+    at += item.entryBytes.length;
+  }
+  return cbor.encode([versions, lengths, joined]);
 }
 
-/** Decode a chunk row; every item has a version >= 1 and non-empty entry bytes. */
+/** Decode a chunk row; every item has a version >= 1 and non-empty entry bytes (views into the row). */
 export function decodeChunk(bytes: Uint8Array): ChunkItem[] {
   const raw = decodeRecord(bytes, "chunk");
-  if (raw.length === 0 || raw.length % 2 !== 0) corrupt("chunk");
+  const [versions, lengths, joined] = raw;
+  if (raw.length !== 3 || !Array.isArray(versions) || !Array.isArray(lengths) || !(joined instanceof Uint8Array)) corrupt("chunk");
+  if (versions.length === 0 || versions.length !== lengths.length) corrupt("chunk");
   const items: ChunkItem[] = [];
-  for (let i = 0; i < raw.length; i += 2) {
-    const version = raw[i];
-    const entryBytes = raw[i + 1];
-    if (!Number.isSafeInteger(version) || (version as number) < 1 || !(entryBytes instanceof Uint8Array) || entryBytes.length === 0) corrupt("chunk");
-    items.push({ version: version as number, entryBytes });
+  let at = 0;
+  for (let i = 0; i < versions.length; i++) {
+    const version = versions[i];
+    const length = lengths[i];
+    if (!Number.isSafeInteger(version) || version < 1 || !Number.isSafeInteger(length) || length < 1 || at + length > joined.length) corrupt("chunk");
+    items.push({ version, entryBytes: joined.subarray(at, at + length) });
+    at += length;
   }
+  if (at !== joined.length) corrupt("chunk");
   return items;
 }
 

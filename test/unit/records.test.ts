@@ -86,7 +86,11 @@ describe("chunk rows", () => {
   });
 
   test("malformed chunk rows are corruption", () => {
-    const bad = [cbor.encode([]), cbor.encode([1]), cbor.encode([0, Uint8Array.of(1)]), cbor.encode([1, new Uint8Array(0)]), cbor.encode([1, "x"]), Uint8Array.of(0x82)];
+    const bad = [
+      cbor.encode([]), cbor.encode([[], [], new Uint8Array(0)]), cbor.encode([[1], [1]]), cbor.encode([[0], [1], Uint8Array.of(1)]),
+      cbor.encode([[1], [0], new Uint8Array(0)]), cbor.encode([[1], [2], Uint8Array.of(1)]), cbor.encode([[1], [1], Uint8Array.of(1, 2)]),
+      cbor.encode([[1, 1], [1], Uint8Array.of(1)]), cbor.encode([[1], [1], "x"]), Uint8Array.of(0x83),
+    ];
     for (const bytes of bad) expect(() => decodeChunk(bytes)).toThrow(StorageCorruptionError);
   });
 
