@@ -1,30 +1,38 @@
 /**
  * The fastest SHA-256 each runtime offers behind the core's `Hasher`
- * interface: Bun.CryptoHasher on Bun (already the core's default there),
- * node:crypto on Node and Deno (1.2-1.3x @noble/hashes for 100-byte inputs
- * here), @noble/hashes anywhere else. All produce identical digests
- * (test/unit/hasher.test.ts).
+ * interface: Bun.CryptoHasher on Bun (already the core's default there);
+ * node:crypto's one-shot `hash` on Node (`createHash` where it is missing);
+ * on Deno, where every typed-array allocation is expensive, @noble/hashes
+ * reusing one state and a digest slab (about twice node:crypto there). All
+ * produce identical digests (test/unit/hasher.test.ts).
  */
-import { defaultHasher, nobleHasher, type Hasher } from "../../src/merkle/index.ts";
+import { defaultHasher, reusingNobleHasher, type Hasher } from "../../src/merkle/index.ts";
 import { runtimeName } from "./storage.ts";
 
-/** A hasher over node:crypto, or undefined where node:crypto is missing. */
+type NodeCrypto = {
+  createHash(algorithm: string): { update(data: Uint8Array): { digest(): Uint8Array } };
+  hash?: (algorithm: string, data: Uint8Array, outputEncoding: "buffer") => Uint8Array;
+};
+
+const asBytes = (digest: Uint8Array): Uint8Array => new Uint8Array(digest.buffer, digest.byteOffset, digest.byteLength);
+
+/** A hasher over node:crypto (its one-shot `hash` when present), or undefined where node:crypto is missing. */
 export async function nodeCryptoHasher(): Promise<Hasher | undefined> {
+  let crypto: NodeCrypto;
   try {
-    const { createHash } = await import("node:crypto");
-    return {
-      sha256: (data) => {
-        const digest = createHash("sha256").update(data).digest();
-        return new Uint8Array(digest.buffer, digest.byteOffset, digest.byteLength);
-      },
-    };
+    crypto = (await import("node:crypto")) as unknown as NodeCrypto;
   } catch {
     return undefined;
   }
+  const oneShot = crypto.hash;
+  if (typeof oneShot === "function") return { sha256: (data) => asBytes(oneShot("sha256", data, "buffer")) };
+  return { sha256: (data) => asBytes(crypto.createHash("sha256").update(data).digest()) };
 }
 
 /** The hasher to use on this runtime. */
 export async function runtimeHasher(): Promise<Hasher> {
-  if (runtimeName() === "bun") return defaultHasher;
-  return (await nodeCryptoHasher()) ?? nobleHasher;
+  const runtime = runtimeName();
+  if (runtime === "bun") return defaultHasher;
+  if (runtime === "deno") return reusingNobleHasher();
+  return (await nodeCryptoHasher()) ?? reusingNobleHasher();
 }

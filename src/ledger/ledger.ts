@@ -247,8 +247,9 @@ export class Ledger extends LedgerReader {
     if (chunk !== undefined) out.ops.push({ type: "put", key: chunk.key, value: chunk.row });
     const leaf = this.hasher.sha256(leafInput(entryBytes));
     for (const node of this.#frontier.append(leaf)) {
-      // Low nodes are not stored: they are recomputed from the stored entries they cover.
-      if (node.level >= MERKLE_STORED_LEVEL_MIN) out.ops.push({ type: "put", key: merkleKey(node.level, node.index), value: node.hash });
+      // Low nodes are not stored: they are recomputed from the stored entries they cover. A stored hash is
+      // copied: a hasher may hand out views of a shared slab, which a stored row must not pin.
+      if (node.level >= MERKLE_STORED_LEVEL_MIN) out.ops.push({ type: "put", key: merkleKey(node.level, node.index), value: node.hash.slice() });
     }
     out.entries.push(entry);
     out.hot.push({ latest: record, timestampMs: out.stamp, contentType, value });

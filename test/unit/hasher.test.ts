@@ -1,11 +1,11 @@
 import { describe, expect, test } from "bun:test";
-import { defaultHasher, nobleHasher } from "../../src/merkle/index.ts";
+import { defaultHasher, HASH_BYTES, nobleHasher, reusingNobleHasher } from "../../src/merkle/index.ts";
 import { nodeCryptoHasher, runtimeHasher } from "../../adapters/runtime/hasher.ts";
 
 describe("hashers", () => {
   test("Bun.CryptoHasher, node:crypto and @noble/hashes give identical SHA-256 digests", async () => {
     const nodeCrypto = (await nodeCryptoHasher())!;
-    const hashers = [defaultHasher, nobleHasher, nodeCrypto, await runtimeHasher()];
+    const hashers = [defaultHasher, nobleHasher, nodeCrypto, reusingNobleHasher(), await runtimeHasher()];
     expect(nodeCrypto).toBeDefined();
     let seed = 12345;
     const random = () => ((seed = (seed * 1103515245 + 12345) >>> 0) & 0xff);
@@ -20,5 +20,15 @@ describe("hashers", () => {
     expect(Buffer.from(nobleHasher.sha256(new TextEncoder().encode("abc"))).toString("hex")).toBe(
       "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
     );
+  });
+
+  test("the reusing noble hasher never overwrites a digest it handed out, across slabs", () => {
+    const hasher = reusingNobleHasher();
+    const inputs = Array.from({ length: 1000 }, (_, i) => new TextEncoder().encode(`input ${i}`));
+    const digests = inputs.map((input) => hasher.sha256(input));
+    for (const [i, digest] of digests.entries()) {
+      expect(digest.length).toBe(HASH_BYTES);
+      expect(Array.from(digest)).toEqual(Array.from(nobleHasher.sha256(inputs[i]!)));
+    }
   });
 });
