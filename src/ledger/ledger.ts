@@ -13,12 +13,12 @@
  */
 import { type BatchOp, type Storage } from "../storage/index.ts";
 import { Tag } from "../storage/keys.ts";
-import { MerkleFrontier, type Hasher } from "../merkle/index.ts";
+import { leafHash, MerkleFrontier, type Hasher } from "../merkle/index.ts";
 import { type WriteCommand, type WriteOperation } from "./commands.ts";
 import { cborUint, type Entry } from "./entry.ts";
 import { DeleteNotAllowedError, ImmutableKeyError, KeyNotFoundError, LedgerError, LedgerFormatError, PreconditionFailedError } from "./errors.ts";
 import {
-  ChunkWriter, decodeFormat, encodeFormat, encodeVersionRow, FORMAT_KEY, LEDGER_FORMAT, leafInput, MERKLE_STORED_LEVEL_MIN, merkleKey, valueKey,
+  ChunkWriter, decodeFormat, encodeFormat, encodeVersionRow, FORMAT_KEY, LEDGER_FORMAT, MERKLE_STORED_LEVEL_MIN, merkleKey, valueKey,
   VALUE_INLINE_BYTES_MAX, versionKey, type LatestRecord,
 } from "./records.ts";
 import { LedgerReader, type HotRecord } from "./reader.ts";
@@ -245,7 +245,7 @@ export class Ledger extends LedgerReader {
     if (separate) out.ops.push({ type: "put", key: valueKey(seq), value: value! });
     const chunk = out.chunks.add(seq, { version: record.version, entryBytes });
     if (chunk !== undefined) out.ops.push({ type: "put", key: chunk.key, value: chunk.row });
-    const leaf = this.hasher.sha256(leafInput(entryBytes));
+    const leaf = leafHash(this.hasher, entryBytes);
     for (const node of this.#frontier.append(leaf)) {
       // Low nodes are not stored: they are recomputed from the stored entries they cover. A stored hash is
       // copied: a hasher may hand out views of a shared slab, which a stored row must not pin.

@@ -6,11 +6,11 @@
  */
 import { compareBytes, type KvPair, type Storage, StorageCorruptionError } from "../storage/index.ts";
 import { readKeyInteger, readKeyString } from "../storage/keys.ts";
-import { consistencyProof, inclusionProof, nodeBegin, nodeEnd, nodeHash, rootAt, type Hasher, type NodeId, type NodeReader } from "../merkle/index.ts";
+import { consistencyProof, inclusionProof, leafHash, nodeBegin, nodeEnd, nodeHash, rootAt, type Hasher, type NodeId, type NodeReader } from "../merkle/index.ts";
 import { decodeEntry, EntryDecodeError, type Entry } from "./entry.ts";
 import { KeyNotFoundError, SeqNotFoundError, TreeSizeError, VersionNotFoundError } from "./errors.ts";
 import {
-  CHUNK_RANGE, chunkKey, decodeChunk, decodeVersionRow, leafInput, MERKLE_STORED_LEVEL_MIN, merkleKey, valueKey, versionKey,
+  CHUNK_RANGE, chunkKey, decodeChunk, decodeVersionRow, MERKLE_STORED_LEVEL_MIN, merkleKey, valueKey, versionKey,
   versionPrefixRange, versionRange, type LatestRecord, type VersionRow,
 } from "./records.ts";
 import { type CheckpointIssuer, type SignedCheckpoint } from "./checkpoints.ts";
@@ -331,7 +331,7 @@ export class LedgerReader {
       throw error;
     }
     if (entry.seq !== seq) throw new StorageCorruptionError(`entry stored at seq ${seq} says seq ${entry.seq}`);
-    return { entry, entryBytes: item.entryBytes, version: item.version, leafHash: this.hasher.sha256(leafInput(item.entryBytes)) };
+    return { entry, entryBytes: item.entryBytes, version: item.version, leafHash: leafHash(this.hasher, item.entryBytes) };
   }
 
   /** Entries from `from` in seq order, at most `limit`. */
@@ -449,7 +449,7 @@ async function readEntries(storage: Storage, from: number, to: number): Promise<
 async function subtreesFromEntries(storage: Storage, hasher: Hasher, ids: readonly NodeId[]): Promise<Map<number, Uint8Array>> {
   const from = Math.min(...ids.map(nodeBegin));
   const to = Math.max(...ids.map(nodeEnd));
-  const leaves = (await readEntries(storage, from, to)).map((item) => hasher.sha256(leafInput(item.entryBytes)));
+  const leaves = (await readEntries(storage, from, to)).map((item) => leafHash(hasher, item.entryBytes));
   const hashes = new Map<number, Uint8Array>();
   for (const id of ids) {
     let level = leaves.slice(nodeBegin(id) - from, nodeEnd(id) - from);

@@ -204,13 +204,6 @@ export class ChunkWriter {
   }
 }
 
-/** The leaf hash input 0x00 ‖ entry bytes, in an array of its own. */
-export function leafInput(entryBytes: Uint8Array): Uint8Array {
-  const input = new Uint8Array(1 + entryBytes.length);
-  input.set(entryBytes, 1);
-  return input;
-}
-
 export function encodeFormat(): Uint8Array {
   return cbor.encode(LEDGER_FORMAT);
 }

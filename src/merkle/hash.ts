@@ -80,12 +80,18 @@ export const defaultHasher: Hasher = bunHasher() ?? nobleHasher;
 /** Root of the empty tree: SHA-256 of the empty string (RFC 9162 2.1.1). */
 export const EMPTY_ROOT: Uint8Array = nobleSha256(new Uint8Array(0));
 
+// Hash inputs are assembled in reused scratch buffers: hashing is synchronous and the digest is a new array,
+// so nothing outlives the call, and the hot path does not allocate an input buffer per hash.
+let leafScratch = new Uint8Array(1024);
+const nodeScratch = new Uint8Array(1 + 2 * HASH_BYTES);
+nodeScratch[0] = 0x01;
+
 /** Leaf hash = SHA-256(0x00 || entry). */
 export function leafHash(hasher: Hasher, entry: Uint8Array): Uint8Array {
-  const buffer = new Uint8Array(1 + entry.length);
-  buffer[0] = 0x00;
-  buffer.set(entry, 1);
-  return hasher.sha256(buffer);
+  if (leafScratch.length < 1 + entry.length) leafScratch = new Uint8Array(Math.max(2 * leafScratch.length, 1 + entry.length));
+  leafScratch[0] = 0x00;
+  leafScratch.set(entry, 1);
+  return hasher.sha256(leafScratch.subarray(0, 1 + entry.length));
 }
 
 /**
@@ -97,11 +103,9 @@ export function nodeHash(hasher: Hasher, left: Uint8Array, right: Uint8Array): U
   if (left.length !== HASH_BYTES || right.length !== HASH_BYTES) {
     throw new Error(`nodeHash: children must be ${HASH_BYTES} bytes, got ${left.length} and ${right.length}`);
   }
-  const buffer = new Uint8Array(1 + 2 * HASH_BYTES);
-  buffer[0] = 0x01;
-  buffer.set(left, 1);
-  buffer.set(right, 1 + HASH_BYTES);
-  return hasher.sha256(buffer);
+  nodeScratch.set(left, 1);
+  nodeScratch.set(right, 1 + HASH_BYTES);
+  return hasher.sha256(nodeScratch);
 }
 
 /** Constant-time-ish byte equality (length leak only); for hash comparison. */

@@ -5,7 +5,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import {
-  ChunkWriter, CHUNK_ENTRIES_MAX, decodeChunk, decodeVersionRow, encodeChunk, encodeVersionRow, leafInput,
+  ChunkWriter, CHUNK_ENTRIES_MAX, decodeChunk, decodeVersionRow, encodeChunk, encodeVersionRow,
 } from "../../src/ledger/records.ts";
 import { cbor, cborUint, encodeEntry, type Entry } from "../../src/ledger/entry.ts";
 import { StorageCorruptionError } from "../../src/storage/index.ts";
@@ -92,10 +92,5 @@ describe("chunk rows", () => {
       cbor.encode([[1, 1], [1], Uint8Array.of(1)]), cbor.encode([[1], [1], "x"]), Uint8Array.of(0x83),
     ];
     for (const bytes of bad) expect(() => decodeChunk(bytes)).toThrow(StorageCorruptionError);
-  });
-
-  test("the leaf input is 0x00 followed by the entry bytes", () => {
-    const bytes = encodeEntry(put());
-    expect(hex(leafInput(bytes))).toBe("00" + hex(bytes));
   });
 });
