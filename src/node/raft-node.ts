@@ -33,6 +33,7 @@ import { appliedIndexOp, type RaftLogStorage } from "./raft-log-storage.ts";
 import { decodeProposal, encodeProposal, type Proposal, type ProposedCommand } from "./proposal.ts";
 import { NodeUnavailableError, type Consistency, type LedgerNode, type MemberStatus, type NodeStatus, type WriteOptions, type WriteOutcome } from "./index.ts";
 import { isIdempotencyKey, type IdempotencyRecords } from "./raft-idempotency.ts";
+import { ReadyLoop } from "./ready-loop.ts";
 
 /** A founding member of the cluster. */
 export interface RaftPeer {
@@ -130,7 +131,12 @@ export class RaftNode implements LedgerNode, PeerHandler {
   readonly #remoteReads = new Map<NodeId, Promise<ReadIndexReply | undefined>>();
   #appliedWaiters: Array<{ index: number; resolve: () => void }> = [];
   #ticker: ReturnType<typeof setInterval> | undefined;
-  #pumping: Promise<void> | undefined;
+  readonly #loop = new ReadyLoop({
+    hasWork: () => this.#raw.hasReady(),
+    step: () => this.#handleReady(this.#raw.ready()),
+    stopped: () => this.#stopped(),
+    onError: (error) => this.#fail(error),
+  });
   #closed = false;
   #failure: unknown;
 
@@ -173,18 +179,7 @@ export class RaftNode implements LedgerNode, PeerHandler {
   // ---- the Ready loop ----
 
   #kick(): void {
-    if (this.#pumping !== undefined || this.#stopped()) return;
-    this.#pumping = this.#pump().finally(() => {
-      this.#pumping = undefined;
-    });
-  }
-
-  async #pump(): Promise<void> {
-    try {
-      while (!this.#stopped() && this.#raw.hasReady()) await this.#handleReady(this.#raw.ready());
-    } catch (error) {
-      this.#fail(error);
-    }
+    this.#loop.kick();
   }
 
   async #handleReady(ready: Ready): Promise<void> {
@@ -638,7 +633,7 @@ export class RaftNode implements LedgerNode, PeerHandler {
     this.#forwardQueue.clear();
     for (const { requestId } of this.#proposalQueue) this.#rejectPending(requestId, refusal);
     this.#proposalQueue = [];
-    while (this.#pumping !== undefined) await this.#pumping;
+    await this.#loop.idle();
     for (const requestId of [...this.#pending.keys()]) this.#rejectPending(requestId, refusal);
     this.#options.transport.close();
     await this.#options.storage.close();
