@@ -92,3 +92,12 @@ export class TreeSizeError extends LedgerError {
     super("bad_tree_size", message);
   }
 }
+
+/**
+ * Entries decided elsewhere (a snapshot stream from a peer) that this ledger
+ * refuses: wrong seq, a value that does not match its hash, a version that
+ * does not follow the key's history. Nothing was applied. Not a client error.
+ */
+export class DecidedEntryError extends Error {
+  override name = "DecidedEntryError";
+}

@@ -10,16 +10,24 @@
  * serialized (one in flight at a time) by the caller. If a commit fails, the
  * in-memory Merkle frontier is ahead of storage: the ledger must be thrown
  * away and reopened from storage (the node fail-stops).
+ *
+ * `prepareDecided` is the same two-phase append for entries another replica
+ * already decided (a snapshot install): it re-derives every row from the
+ * entry bytes and values exactly as `prepare` writes them, so both paths give
+ * byte-identical storage.
  */
 import { type BatchOp, type Storage } from "../storage/index.ts";
 import { MerkleFrontier, type Hasher } from "../merkle/index.ts";
 import { type WriteCommand, type WriteOperation } from "./commands.ts";
-import { type Entry } from "./entry.ts";
-import { DeleteNotAllowedError, ImmutableKeyError, KeyNotFoundError, LedgerError, PreconditionFailedError } from "./errors.ts";
+import { decodeEntry, EntryDecodeError, type Entry } from "./entry.ts";
+import {
+  DecidedEntryError, DeleteNotAllowedError, ImmutableKeyError, KeyNotFoundError, LedgerError, PreconditionFailedError,
+} from "./errors.ts";
 import {
   encodeEntryRecord, encodeLatest, encodeVersion, entryKey, latestKey, MERKLE_STORED_LEVEL_MIN, merkleKey, versionKey, type LatestRecord,
 } from "./records.ts";
-import { LedgerReader, type HotRecord } from "./reader.ts";
+import { LedgerReader, type DecidedEntry, type HotRecord } from "./reader.ts";
+import { bytesEqual } from "../merkle/index.ts";
 import { type CheckpointIssuer } from "./checkpoints.ts";
 
 /** What one applied operation produced. */
@@ -64,7 +72,7 @@ export interface LedgerOptions {
 export type PublishListener = (entries: readonly Entry[], treeSize: number) => void;
 
 export class Ledger extends LedgerReader {
-  readonly #frontier: MerkleFrontier;
+  #frontier: MerkleFrontier;
   readonly #immutable: boolean;
   readonly #listeners = new Set<PublishListener>();
   #nextSeq: number;
@@ -115,7 +123,7 @@ export class Ledger extends LedgerReader {
     this.#preparing = true;
     try {
       const stamp = Math.max(Math.floor(timestampMs), this.#lastTimestampMs);
-      const overlay = await this.#prefetchLatest(commands);
+      const overlay = await this.#prefetchLatest(commands.flatMap((command) => command.operations.map((operation) => operation.key)));
       const out: PreparedParts = { ops: [], entries: [], hot: [] };
       const results: CommandResult[] = [];
       for (const command of commands) {
@@ -145,20 +153,74 @@ export class Ledger extends LedgerReader {
   }
 
   /**
-   * The published latest record of every key the group touches, read in
-   * parallel up front (hot keys cost nothing) so the checks below are
-   * synchronous. Applied operations then update this map as the group's overlay.
+   * Append entries another replica decided, in seq order from the current
+   * tree size: each is checked (canonical entry bytes, the next seq, a value
+   * matching its hash and size, timestamps not going back, the version that
+   * follows the key's history here) and its rows derived exactly as `prepare`
+   * derives them. `verify(treeSize, rootHash)` sees the tree after the group
+   * and throws to refuse it; a refused group (or one failing a check, with
+   * DecidedEntryError) changes nothing. Commit `ops`, then `publish`.
    */
-  async #prefetchLatest(commands: readonly WriteCommand[]): Promise<Map<string, LatestRecord | null>> {
+  async prepareDecided(items: readonly DecidedEntry[], verify: (treeSize: number, rootHash: Uint8Array) => void): Promise<Prepared> {
+    if (this.#preparing) throw new Error("assertion: Ledger.prepare calls must be serialized");
+    this.#preparing = true;
+    try {
+      const entries = items.map((item, i) => this.#decidedEntry(item, this.#nextSeq + i));
+      const overlay = await this.#prefetchLatest(entries.map((entry) => entry.key));
+      const frontier = this.#frontier.clone();
+      const out: PreparedParts = { ops: [], entries: [], hot: [] };
+      let lastTimestampMs = this.#lastTimestampMs;
+      for (const [i, entry] of entries.entries()) {
+        if (entry.timestampMs < lastTimestampMs) throw new DecidedEntryError(`entry ${entry.seq}: timestamp goes back`);
+        lastTimestampMs = entry.timestampMs;
+        const current = overlay.get(entry.key)!;
+        const record: LatestRecord = { version: (current?.version ?? 0) + 1, seq: entry.seq, deleted: entry.op === "delete" };
+        if (record.version !== items[i]!.version) throw new DecidedEntryError(`entry ${entry.seq}: version ${items[i]!.version} does not follow ${current?.version ?? 0}`);
+        overlay.set(entry.key, record);
+        this.#writeEntry(entry, record, items[i]!.value, frontier, out);
+      }
+      const treeSize = this.#nextSeq + entries.length;
+      const rootHash = frontier.root();
+      verify(treeSize, rootHash);
+      this.#frontier = frontier;
+      this.#nextSeq = treeSize;
+      this.#lastTimestampMs = lastTimestampMs;
+      return { ...out, results: [], treeSize, rootHash };
+    } finally {
+      this.#preparing = false;
+    }
+  }
+
+  /** Decode and check one decided entry against the seq it must have. */
+  #decidedEntry(item: DecidedEntry, seq: number): Entry {
+    let entry: Entry;
+    try {
+      entry = decodeEntry(item.entryBytes);
+    } catch (error) {
+      if (error instanceof EntryDecodeError) throw new DecidedEntryError(`entry at seq ${seq}: ${error.message}`);
+      throw error;
+    }
+    if (entry.seq !== seq) throw new DecidedEntryError(`entry with seq ${entry.seq} where ${seq} is next`);
+    if (entry.op === "delete" ? item.value !== null : item.value === null) throw new DecidedEntryError(`entry ${seq}: value present on a delete or missing on a put`);
+    if (item.value !== null && (item.value.length !== entry.sizeBytes || !bytesEqual(this.hasher.sha256(item.value), entry.valueHash!))) {
+      throw new DecidedEntryError(`entry ${seq}: value does not match its hash or size`);
+    }
+    return entry;
+  }
+
+  /**
+   * The published latest record of every key in `keys`, read in parallel up
+   * front (hot keys cost nothing) so the checks below are synchronous. Applied
+   * operations then update this map as the group's overlay.
+   */
+  async #prefetchLatest(keys: readonly string[]): Promise<Map<string, LatestRecord | null>> {
     const known = new Map<string, LatestRecord | null>();
     const misses: string[] = [];
-    for (const command of commands) {
-      for (const { key } of command.operations) {
-        if (known.has(key)) continue;
-        const cached = this.cachedLatest(key);
-        known.set(key, cached ?? null);
-        if (cached === undefined) misses.push(key);
-      }
+    for (const key of keys) {
+      if (known.has(key)) continue;
+      const cached = this.cachedLatest(key);
+      known.set(key, cached ?? null);
+      if (cached === undefined) misses.push(key);
     }
     if (misses.length === 0) return known;
     const loaded = await this.loadLatest(misses);
@@ -222,22 +284,27 @@ export class Ledger extends LedgerReader {
       contentType: isPut ? operation.contentType : null,
       timestampMs,
     };
+    const leaf = this.#writeEntry(entry, record, isPut ? operation.value : null, this.#frontier, out);
+    return { op: operation.op, key: operation.key, seq, version: record.version, leafHash: leaf, created };
+  }
+
+  /** The rows of one entry (entry, version, latest, complete Merkle nodes) onto `out`; returns its leaf hash. */
+  #writeEntry(entry: Entry, record: LatestRecord, value: Uint8Array | null, frontier: MerkleFrontier, out: PreparedParts): Uint8Array {
+    const { seq, timestampMs, contentType } = entry;
     const { record: entryRecord, leafInput } = encodeEntryRecord(entry, record.version);
     const leaf = this.hasher.sha256(leafInput);
-    const contentType = isPut ? operation.contentType : null;
-    const value = isPut ? operation.value : null;
     out.ops.push(
       { type: "put", key: entryKey(seq), value: entryRecord },
-      { type: "put", key: versionKey(operation.key, record.version), value: encodeVersion({ seq, timestampMs, contentType, value }) },
-      { type: "put", key: latestKey(operation.key), value: encodeLatest(record) },
+      { type: "put", key: versionKey(entry.key, record.version), value: encodeVersion({ seq, timestampMs, contentType, value }) },
+      { type: "put", key: latestKey(entry.key), value: encodeLatest(record) },
     );
-    for (const node of this.#frontier.append(leaf)) {
+    for (const node of frontier.append(leaf)) {
       // Low nodes are not stored: they are recomputed from the stored entries they cover.
       if (node.level >= MERKLE_STORED_LEVEL_MIN) out.ops.push({ type: "put", key: merkleKey(node.level, node.index), value: node.hash });
     }
     out.entries.push(entry);
     out.hot.push({ latest: record, timestampMs, contentType, value });
-    return { op: operation.op, key: operation.key, seq, version: record.version, leafHash: leaf, created };
+    return leaf;
   }
 }
 

@@ -6,7 +6,7 @@
  */
 import { compareBytes, type Storage, StorageCorruptionError } from "../storage/index.ts";
 import { KeyBuilder, Tag, readKeyInteger, readKeyString } from "../storage/keys.ts";
-import { consistencyProof, inclusionProof, nodeHash, rootAt, type Hasher, type NodeReader } from "../merkle/index.ts";
+import { bytesEqual, consistencyProof, inclusionProof, nodeHash, rootAt, type Hasher, type NodeReader } from "../merkle/index.ts";
 import { decodeEntry, type Entry } from "./entry.ts";
 import { KeyNotFoundError, SeqNotFoundError, TreeSizeError, VersionNotFoundError } from "./errors.ts";
 import {
@@ -48,6 +48,14 @@ export interface LogItem {
   entryBytes: Uint8Array;
   version: number;
   leafHash: Uint8Array;
+}
+
+/** An entry as another replica needs it to append it verbatim: its exact bytes, the key version it wrote, its value. */
+export interface DecidedEntry {
+  entryBytes: Uint8Array;
+  version: number;
+  /** The value of a put; null for a delete. */
+  value: Uint8Array | null;
 }
 
 /** A page of results and the cursor of the next page (undefined when done). */
@@ -296,6 +304,38 @@ export class LedgerReader {
     const items = rows.map((row) => this.#logItem(readKeyInteger(row.key, 1), row.value));
     const last = items.length === 0 ? options.from : items[items.length - 1]!.entry.seq + 1;
     return { items, next: last < this.#treeSize ? last : undefined };
+  }
+
+  /**
+   * Entries from `from` (below the published tree size) with their values, in
+   * seq order: at most `limit` of them and, beyond the first, about
+   * `bytesMax` bytes of entries and values. Each value is re-checked against
+   * its entry's hash after reading it back.
+   */
+  async decidedEntries(from: number, options: { limit: number; bytesMax: number }): Promise<DecidedEntry[]> {
+    const end = Math.min(this.#treeSize, from + options.limit);
+    if (from >= end) return [];
+    const rows = await this.storage.scan({ start: entryKey(from), end: entryKey(end), limit: end - from });
+    if (rows.length === 0) throw new StorageCorruptionError(`entry ${from} missing below tree size ${this.#treeSize}`);
+    const items: DecidedEntry[] = [];
+    let bytes = 0;
+    for (const row of rows) {
+      // #logItem checks the stored entry's own seq, so a missing row is caught as corruption.
+      const { entry, entryBytes, version } = this.#logItem(from + items.length, row.value);
+      let value: Uint8Array | null = null;
+      if (entry.op === "put") {
+        const stored = await this.storage.get(versionKey(entry.key, version));
+        if (stored === undefined) throw new StorageCorruptionError(`version ${version} of the key of entry ${entry.seq} is missing`);
+        value = decodeVersion(stored).value;
+        if (value === null || !bytesEqual(this.hasher.sha256(value), entry.valueHash!)) {
+          throw new StorageCorruptionError(`the value of entry ${entry.seq} does not match its hash`);
+        }
+      }
+      items.push({ entryBytes, version, value });
+      bytes += entryBytes.length + (value?.length ?? 0);
+      if (bytes >= options.bytesMax) break;
+    }
+    return items;
   }
 
   #checkTreeSize(treeSize: number): void {
