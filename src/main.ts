@@ -162,7 +162,7 @@ async function mainCluster(config: Config): Promise<void> {
   process.on("SIGINT", () => void shutdown("SIGINT"));
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
   // Printed only now: whoever waits for "listening" may signal us at once.
-  console.log(`scribe-ledger node ${config.node.id} (Raft cluster of ${config.cluster!.peers.length}) on ${runtimeName()} with ${storage.name} storage`);
+  console.log(`scribe-ledger node ${config.node.id} (Raft cluster of ${server.node.status().members.length}) on ${runtimeName()} with ${storage.name} storage`);
   console.log(`data dir: ${config.node.data_dir}${created ? " (new signing key created)" : ""}`);
   console.log(`verifier key: ${server.node.ledger.checkpoints.verifierKey}`);
   console.log(`tree size: ${server.node.ledger.treeSize}`);

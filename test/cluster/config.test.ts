@@ -12,10 +12,28 @@ describe("[cluster] config", () => {
 
   test("a valid section gets its defaults", () => {
     const config = resolveConfig(base);
-    expect(config.cluster!.peers.length).toBe(3);
+    expect(config.cluster!.peers!.length).toBe(3);
     expect(config.cluster!.leader_wait_ms).toBe(3000);
     expect(config.cluster!.request_timeout_ms).toBe(10_000);
     expect(config.consensus.tick_ms).toBe(100);
+  });
+
+  test("snapshot and compaction keys have defaults and ranges", () => {
+    const config = resolveConfig(base);
+    expect(config.consensus.snapshot_entries).toBe(10_000);
+    expect(config.consensus.compaction_margin_entries).toBe(1000);
+    expect(resolveConfig(base, { consensus: { snapshot_entries: 50, compaction_margin_entries: 0 } }).consensus.snapshot_entries).toBe(50);
+    expect(() => resolveConfig(base, { consensus: { snapshot_entries: 0 } })).toThrow(/snapshot_entries/);
+    expect(() => resolveConfig(base, { consensus: { compaction_margin_entries: -1 } })).toThrow(/compaction_margin_entries/);
+  });
+
+  test("a joining node needs no peers, but a numeric id and a raft port", () => {
+    const joiner = { node: { id: "4", raft_address: "10.0.0.4:9004" }, network: { raft_port: 9004 }, cluster: { secret: "0123456789abcdef" } };
+    const config = resolveConfig(joiner);
+    expect(config.cluster!.peers).toBeUndefined();
+    expect(config.node.raft_address).toBe("10.0.0.4:9004");
+    expect(() => resolveConfig(joiner, { node: { id: "node-4" } })).toThrow(/node.id must be an integer/);
+    expect(() => resolveConfig(joiner, { node: { id: "0" } })).toThrow(/node.id must be an integer/);
   });
 
   test("the secret may come from SCRIBE_CLUSTER_SECRET", () => {
