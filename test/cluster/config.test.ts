@@ -1,6 +1,7 @@
 /** The [cluster] config section: validated as a whole, absent = single node. */
 import { describe, expect, test } from "bun:test";
-import { ConfigError, envLayer, resolveConfig } from "../../src/config/index.ts";
+import { readFile } from "node:fs/promises";
+import { ConfigError, envLayer, parseConfigFile, resolveConfig } from "../../src/config/index.ts";
 
 const peers = [1, 2, 3].map((id) => ({ id, client_address: `127.0.0.1:800${id}`, raft_address: `127.0.0.1:900${id}` }));
 const base = { node: { id: "2" }, network: { raft_port: 9002 }, cluster: { secret: "0123456789abcdef", peers } };
@@ -34,6 +35,15 @@ describe("[cluster] config", () => {
     expect(config.node.raft_address).toBe("10.0.0.4:9004");
     expect(() => resolveConfig(joiner, { node: { id: "node-4" } })).toThrow(/node.id must be an integer/);
     expect(() => resolveConfig(joiner, { node: { id: "0" } })).toThrow(/node.id must be an integer/);
+  });
+
+  test("the tutorial's node configs are valid: three founders and a joiner without peers", async () => {
+    for (const n of [1, 2, 3, 4]) {
+      const name = `config-node${n}.toml`;
+      const config = resolveConfig(parseConfigFile(await readFile(new URL(`../../${name}`, import.meta.url), "utf8"), name));
+      expect(config.node.id).toBe(String(n));
+      expect(config.cluster!.peers?.length).toBe(n === 4 ? undefined : 3);
+    }
   });
 
   test("the secret may come from SCRIBE_CLUSTER_SECRET", () => {
