@@ -139,6 +139,8 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 const LEADER_POLL_MS = 25;
 /** A learner is promoted to voter once its log is within this many entries of the leader's (checked on ticks). */
 export const LEARNER_PROMOTION_LAG_ENTRIES_MAX = 64;
+/** Most Raft addresses remembered for senders the member book does not name (yet); the oldest is forgotten first. */
+const LEARNED_ROUTES_MAX = 64;
 /** Most membership changes waiting to be applied on this leader (the core allows one pending; the rest wait briefly). */
 const CONF_WAITERS_MAX = 64;
 
@@ -306,13 +308,16 @@ export class RaftNode implements LedgerNode, PeerHandler {
     this.#finishApply({ entries: [], membership: installed.membership, confOutcomes: new Map() });
   }
 
-  /** Raft addresses to pull a snapshot's entries from: the leader first, then every other member. */
+  /** Raft addresses to pull a snapshot's entries from: the leader first, then the snapshot's other members. */
   #installSources(): string[] {
     const snapshot = this.#options.log.installing!;
     const { membership } = decodeSnapshotState(snapshot.data, snapshot.metadata.confState);
     const lead = this.#raw.status().lead;
-    const ids = [...membership.addresses.keys()].filter((id) => id !== this.#options.nodeId).sort((a, b) => (a === lead ? -1 : b === lead ? 1 : a - b));
-    return ids.map((id) => membership.addresses.get(id)!.raftAddress);
+    const sources = new Set<string>();
+    const leadAddress = membership.addresses.get(lead)?.raftAddress ?? this.#peerAddresses().get(lead);
+    if (leadAddress !== undefined) sources.add(leadAddress);
+    for (const [id, { raftAddress }] of [...membership.addresses].sort(([a], [b]) => a - b)) if (id !== this.#options.nodeId) sources.add(raftAddress);
+    return [...sources];
   }
 
   /** Read states and a lost leadership, once a Ready's messages are sent. */
@@ -471,12 +476,13 @@ export class RaftNode implements LedgerNode, PeerHandler {
   /** The membership as of the applied index changed: peers follow it; a removal of this node takes effect. */
   #adoptMembership(membership: Membership): void {
     this.#membership = membership;
-    if (membership.confState.voters.length > 0) this.#learnedRoutes.clear();
+    // The book is authoritative for the members it names.
+    for (const id of [...this.#learnedRoutes.keys()]) if (membership.addresses.has(id) || membership.removed.has(id)) this.#learnedRoutes.delete(id);
     this.#options.transport.setPeers(this.#peerAddresses());
     if (membership.removed.has(this.#options.nodeId)) this.#markRemoved();
   }
 
-  /** Raft addresses of every peer: the member book, plus routes learned while joining. */
+  /** Raft addresses of every peer: the member book, plus routes learned from senders it does not name yet. */
   #peerAddresses(): Map<NodeId, string> {
     const peers = new Map<NodeId, string>(this.#learnedRoutes);
     for (const [id, { raftAddress }] of this.#membership.addresses) if (id !== this.#options.nodeId) peers.set(id, raftAddress);
@@ -840,17 +846,16 @@ export class RaftNode implements LedgerNode, PeerHandler {
   // ---- the peer port ----
 
   /**
-   * Step messages from a peer. Senders must be members; a removed one is told so (410). A node that belongs to
-   * no membership yet (joining) takes messages from whoever has the cluster secret, the leader adding it, and
-   * remembers the sender's address to answer. A snapshot's data is checked here, before the core sees it.
+   * Step messages from a peer (it has the cluster secret). A removed sender is told so (410). A sender missing
+   * from the member book may be one admitted after this node's applied index (this node is joining, or catching
+   * up from a snapshot older than the sender's admission): its address is taken from the request so this node
+   * can answer. A snapshot's data is checked here, before the core sees it.
    */
   receive(messages: Message[], senderAddress: string | undefined): void {
     if (this.#stopped()) throw new PeerRequestError(503, "node is stopping");
-    const joining = this.#membership.confState.voters.length === 0;
     for (const message of messages) {
       if (message.to !== this.#options.nodeId) throw new PeerRequestError(400, `message for node ${message.to} sent to node ${this.#options.nodeId}`);
       if (this.#membership.removed.has(message.from)) throw new PeerRequestError(410, `node ${message.from} was removed from the cluster`);
-      if (!joining && !this.#membership.addresses.has(message.from)) throw new PeerRequestError(400, `message from unknown node ${message.from}`);
       if (message.snapshot !== undefined) {
         try {
           decodeSnapshotState(message.snapshot.data, message.snapshot.metadata.confState);
@@ -860,8 +865,15 @@ export class RaftNode implements LedgerNode, PeerHandler {
         }
       }
     }
-    if (joining && senderAddress !== undefined && isMemberAddress(senderAddress)) {
-      for (const { from } of messages) this.#learnedRoutes.set(from, senderAddress);
+    const from = messages[0]?.from;
+    if (from !== undefined && !this.#membership.addresses.has(from) && senderAddress !== undefined && isMemberAddress(senderAddress)
+      && messages.every((message) => message.from === from) && this.#learnedRoutes.get(from) !== senderAddress) {
+      this.#learnedRoutes.delete(from);
+      this.#learnedRoutes.set(from, senderAddress);
+      for (const id of this.#learnedRoutes.keys()) {
+        if (this.#learnedRoutes.size <= LEARNED_ROUTES_MAX) break;
+        this.#learnedRoutes.delete(id);
+      }
       this.#options.transport.setPeers(this.#peerAddresses());
     }
     for (const message of messages) this.#raw.step(message);

@@ -9,8 +9,9 @@
  * one POST is in flight and everything queued meanwhile goes in the next one.
  * A snapshot message travels in a POST of its own, and its delivery is
  * reported (the core must hear how a snapshot send ended). Every request
- * names the sender's Raft address in a header, so a node that has not yet
- * learned the membership (a joining node) can answer the leader.
+ * names the sender's Raft address in a header, so a node whose member book
+ * does not name the sender yet (a joining node, or one catching up from an
+ * old snapshot) can answer it.
  *
  * The peer set changes with the membership (`setPeers`). A peer answering
  * 410 says this node was removed from the cluster.

@@ -155,3 +155,38 @@ describe("membership", () => {
     expect((await lastRemoval.json()).error.message).toContain("last voter");
   });
 });
+
+describe("membership with every founder gone", () => {
+  test("a node whose snapshot predates the leader's own admission still follows it", async () => {
+    // Node 4 joins from the founders' snapshot (index 1: founders only) and then leads alone once they are
+    // removed, before it ever takes a snapshot of its own; node 5 then joins from that same old snapshot,
+    // whose member book names only removed nodes and not the leader it must follow.
+    const other = await TestCluster.found([1, 2, 3]);
+    try {
+      await other.leader();
+      expect((await other.put(1, "x", "1")).status).toBe(201);
+      await other.createJoiner(4);
+      expect((await other.add(1, 4)).status).toBe(201);
+      await until("node 4 to be a voter", () => (other.server(4).node.status().members.some((m) => m.id === "4" && m.role === "voter") ? true : undefined));
+      for (let round = 0; round < 3; round++) {
+        const leader = await other.leader();
+        const victim = leader.id !== 4 ? leader.id : [1, 2, 3].find((id) => other.server(4).node.status().members.some((m) => m.id === String(id)))!;
+        await until(`removing ${victim}`, async () => ((await other.remove(4, victim)).status === 200 ? true : undefined));
+        await other.stop(victim);
+      }
+      const sole = await other.leader([4]);
+      expect(sole.id).toBe(4);
+      expect(other.server(4).node.status().snapshot!.index).toBe(1);
+      await other.createJoiner(5);
+      expect((await other.add(4, 5)).status).toBe(201);
+      await until("node 5 to be a voter that caught up", () => {
+        const status = other.server(5).node.status();
+        return status.members.some((m) => m.id === "5" && m.role === "voter") && status.treeSize === 1 ? true : undefined;
+      });
+      expect((await other.put(5, "y", "2")).status).toBe(201);
+      expect(await (await other.server(5).app.request("/v1/kv/y")).text()).toBe("2");
+    } finally {
+      await other.close();
+    }
+  }, 30_000);
+});
