@@ -317,25 +317,26 @@ export class LedgerReader {
     if (from >= end) return [];
     const rows = await this.storage.scan({ start: entryKey(from), end: entryKey(end), limit: end - from });
     if (rows.length === 0) throw new StorageCorruptionError(`entry ${from} missing below tree size ${this.#treeSize}`);
-    const items: DecidedEntry[] = [];
+    // The budget is known from the entries (their sizeBytes) before any value is read; values are read in parallel.
+    const chosen: LogItem[] = [];
     let bytes = 0;
     for (const row of rows) {
       // #logItem checks the stored entry's own seq, so a missing row is caught as corruption.
-      const { entry, entryBytes, version } = this.#logItem(from + items.length, row.value);
-      let value: Uint8Array | null = null;
-      if (entry.op === "put") {
-        const stored = await this.storage.get(versionKey(entry.key, version));
-        if (stored === undefined) throw new StorageCorruptionError(`version ${version} of the key of entry ${entry.seq} is missing`);
-        value = decodeVersion(stored).value;
-        if (value === null || !bytesEqual(this.hasher.sha256(value), entry.valueHash!)) {
-          throw new StorageCorruptionError(`the value of entry ${entry.seq} does not match its hash`);
-        }
-      }
-      items.push({ entryBytes, version, value });
-      bytes += entryBytes.length + (value?.length ?? 0);
+      const item = this.#logItem(from + chosen.length, row.value);
+      chosen.push(item);
+      bytes += item.entryBytes.length + item.entry.sizeBytes;
       if (bytes >= options.bytesMax) break;
     }
-    return items;
+    return Promise.all(chosen.map(async ({ entry, entryBytes, version }): Promise<DecidedEntry> => {
+      if (entry.op !== "put") return { entryBytes, version, value: null };
+      const stored = await this.storage.get(versionKey(entry.key, version));
+      if (stored === undefined) throw new StorageCorruptionError(`version ${version} of the key of entry ${entry.seq} is missing`);
+      const value = decodeVersion(stored).value;
+      if (value === null || !bytesEqual(this.hasher.sha256(value), entry.valueHash!)) {
+        throw new StorageCorruptionError(`the value of entry ${entry.seq} does not match its hash`);
+      }
+      return { entryBytes, version, value };
+    }));
   }
 
   #checkTreeSize(treeSize: number): void {

@@ -33,6 +33,7 @@ export interface EntriesStreamLimits {
   idleTimeoutMs: number;
 }
 
+/** Defaults of the entries stream limits: 1000 entries or 1 MiB per frame, 30 s idle. */
 export const ENTRIES_STREAM_DEFAULTS: EntriesStreamLimits = {
   chunkEntriesMax: 1000,
   chunkBytesMax: 1024 * 1024,

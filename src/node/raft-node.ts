@@ -462,9 +462,10 @@ export class RaftNode implements LedgerNode, PeerHandler {
       });
     }
     for (const [index, waiter] of this.#confWaiters) {
-      // Passed without being seen (an install jumped over it): the outcome is not known here.
-      if (index <= this.#appliedIndex) waiter.resolve("lost");
-      if (index <= this.#appliedIndex) this.#confWaiters.delete(index);
+      if (index > this.#appliedIndex) continue;
+      // Passed without being seen (an install jumped over it): it is not known to have been applied.
+      waiter.resolve("lost");
+      this.#confWaiters.delete(index);
     }
     if (this.#appliedWaiters.length > 0) {
       const ready = this.#appliedWaiters.filter((waiter) => waiter.index <= this.#appliedIndex);

@@ -71,6 +71,7 @@ const sleep = (ms: number, signal: AbortSignal) =>
     }
   });
 
+/** Snapshot creation, compaction, installs and entries streams of one Raft node (see the module comment). */
 export class RaftSnapshots {
   readonly #options: RaftSnapshotsOptions;
   readonly #limits: EntriesStreamLimits;

@@ -32,6 +32,7 @@ export interface SnapshotState {
 export const SNAPSHOT_DATA_BYTES_MAX = 48 * 1024 * 1024;
 const FORMAT = 1;
 
+/** The snapshot data for `state` (deterministic CBOR). */
 export function encodeSnapshotState(state: SnapshotState): Uint8Array {
   return cbor.encode([
     FORMAT, cborUint(state.treeSize), state.rootHash, membershipToWire(state.membership),

@@ -246,6 +246,7 @@ const MEMBERSHIP_TEXT_CHARS_MAX = 1024;
 const MEMBERS_MAX = 1024;
 const isText = (value: unknown): value is string => typeof value === "string" && value.length <= MEMBERSHIP_TEXT_CHARS_MAX;
 
+/** A follower's forwarded membership change: [1, id, clientAddress, raftAddress] or [2, id]. */
 export function encodeMembershipRequest(request: MembershipRequest): Uint8Array {
   return cbor.encode(request.kind === "add" ? [1, u(request.id), request.clientAddress, request.raftAddress] : [2, u(request.id)]);
 }
@@ -259,6 +260,7 @@ export function decodeMembershipRequest(bytes: Uint8Array): MembershipRequest {
   return { kind: "remove", id: raw[1] };
 }
 
+/** The leader's answer: [0, changed, [[id, client, raft, 1 voter | 2 learner], ...]], [1, code, message] or [2, leaderId]. */
 export function encodeMembershipReply(reply: MembershipReply): Uint8Array {
   if (reply.kind === "done") {
     return cbor.encode([0, reply.changed, reply.members.map((m) => [u(m.id), m.clientAddress, m.raftAddress, m.role === "voter" ? 1 : 2])]);
@@ -267,6 +269,7 @@ export function encodeMembershipReply(reply: MembershipReply): Uint8Array {
   return cbor.encode([2, u(reply.leaderId)]);
 }
 
+/** Decode and check a membership reply from the leader. */
 export function decodeMembershipReply(bytes: Uint8Array): MembershipReply {
   const raw = decodeWire(bytes);
   check(Array.isArray(raw), "membership reply");
@@ -288,10 +291,12 @@ export interface EntriesRequest {
   toSeq: number;
 }
 
+/** An entries stream request: [fromSeq, toSeq]. */
 export function encodeEntriesRequest(request: EntriesRequest): Uint8Array {
   return cbor.encode([u(request.fromSeq), u(request.toSeq)]);
 }
 
+/** Decode and check an entries stream request (fromSeq <= toSeq). */
 export function decodeEntriesRequest(bytes: Uint8Array): EntriesRequest {
   const raw = decodeWire(bytes);
   check(Array.isArray(raw) && raw.length === 2 && isUint(raw[0]) && isUint(raw[1]) && raw[0] <= raw[1], "entries request");

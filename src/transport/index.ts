@@ -113,14 +113,11 @@ export class HttpTransport {
     }
   }
 
+  /** Tell `events` about snapshot deliveries and removals (the node calls this once). */
   setEventHandlers(events: TransportEvents): void {
     this.#events = events;
   }
 
-  /** Whether messages to `id` have somewhere to go. */
-  hasPeer(id: NodeId): boolean {
-    return this.#peers.has(id);
-  }
 
   /** Queue `messages` for their peers; unknown peers and overflow are dropped (Raft retries). */
   send(messages: readonly Message[]): void {
