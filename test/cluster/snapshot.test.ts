@@ -239,6 +239,14 @@ describe("snapshots and log compaction", () => {
     expect(retry.headers.get("Idempotent-Replayed")).toBe("true");
     expect((await cluster.put(ids[1]!, "after-restart", "x")).status).toBe(201);
     for (const id of ids) await expectIdentical(fresh.id, id);
+    // The restarted leader's log is compacted; its snapshot was made at open, and a new node installs it.
+    const leaderSnapshot = cluster.server(fresh.id).node.status().snapshot!;
+    expect(leaderSnapshot.created).toBe(1);
+    expect(leaderSnapshot.logFirstIndex).toBeGreaterThan(2);
+    await join(8, fresh.id);
+    await until("node 8 to install a snapshot", () => (cluster.server(8).node.status().snapshot!.installed === 1 ? true : undefined));
+    expect(cluster.server(8).node.status().snapshot!.index).toBe(leaderSnapshot.index);
+    await expectIdentical(fresh.id, 8);
   });
 
   test("hostile requests on the entries and membership peer routes are 4xx and change nothing", async () => {
