@@ -736,7 +736,12 @@ export class RaftNode implements LedgerNode, PeerHandler {
       if (lead === this.#options.nodeId) reply = await this.#changeLocal(request);
       else if (lead !== NONE) reply = await this.#forwardChange(lead, request);
       if (reply?.kind === "refused") throw remoteError(reply.code, reply.message);
-      if (reply?.kind === "done") return { changed: reply.changed, members: reply.members.map(memberStatusOfInfo) };
+      if (reply?.kind === "done") {
+        const members = reply.members.map((info): MemberStatus => ({
+          id: String(info.id), address: info.clientAddress, raftAddress: info.raftAddress, role: info.role, reachable: this.#reachable(info.id),
+        }));
+        return { changed: reply.changed, members };
+      }
       if (this.#options.now() >= deadline) throw new NodeUnavailableError("no Raft leader is known; retry later", 1);
       await sleep(LEADER_POLL_MS);
     }
@@ -951,17 +956,16 @@ export class RaftNode implements LedgerNode, PeerHandler {
     };
   }
 
-  #memberStatuses(): MemberStatus[] {
-    const self = this.#options.nodeId;
+  /** Whether this node heard from `id` within two election timeouts (itself: always). */
+  #reachable(id: NodeId): boolean {
     const reachableMs = 2 * this.#options.electionTicks * this.#options.tickMs;
+    return id === this.#options.nodeId || this.#options.now() - this.#options.transport.lastSuccessMs(id) <= reachableMs;
+  }
+
+  #memberStatuses(): MemberStatus[] {
     const member = (id: NodeId, role: MemberStatus["role"]): MemberStatus => {
       const addresses = this.#membership.addresses.get(id);
-      const status: MemberStatus = {
-        id: String(id),
-        address: addresses?.clientAddress ?? "",
-        role,
-        reachable: id === self || this.#options.now() - this.#options.transport.lastSuccessMs(id) <= reachableMs,
-      };
+      const status: MemberStatus = { id: String(id), address: addresses?.clientAddress ?? "", role, reachable: this.#reachable(id) };
       if (addresses !== undefined) status.raftAddress = addresses.raftAddress;
       return status;
     };
@@ -1029,10 +1033,6 @@ function dropReply(error: ProposalDroppedError): MembershipReply {
     default:
       return refused(new NodeUnavailableError(`the leader cannot take a membership change now (${error.reason}); retry`));
   }
-}
-
-function memberStatusOfInfo(info: MemberInfo): MemberStatus {
-  return { id: String(info.id), address: info.clientAddress, raftAddress: info.raftAddress, role: info.role, reachable: true };
 }
 
 function isConnectionRefused(error: unknown): boolean {
