@@ -123,7 +123,7 @@ export class Ledger extends LedgerReader {
     this.#preparing = true;
     try {
       const stamp = Math.max(Math.floor(timestampMs), this.#lastTimestampMs);
-      const overlay = await this.#prefetchLatest(commands.flatMap((command) => command.operations.map((operation) => operation.key)));
+      const overlay = await this.#prefetchLatest(commands);
       const out: PreparedParts = { ops: [], entries: [], hot: [] };
       const results: CommandResult[] = [];
       for (const command of commands) {
@@ -166,7 +166,10 @@ export class Ledger extends LedgerReader {
     this.#preparing = true;
     try {
       const entries = items.map((item, i) => this.#decidedEntry(item, this.#nextSeq + i));
-      const overlay = await this.#prefetchLatest(entries.map((entry) => entry.key));
+      const known = new Map<string, LatestRecord | null>();
+      const misses: string[] = [];
+      for (const entry of entries) this.#noteKey(entry.key, known, misses);
+      const overlay = await this.#loadMisses(known, misses);
       const frontier = this.#frontier.clone();
       const out: PreparedParts = { ops: [], entries: [], hot: [] };
       let lastTimestampMs = this.#lastTimestampMs;
@@ -209,19 +212,29 @@ export class Ledger extends LedgerReader {
   }
 
   /**
-   * The published latest record of every key in `keys`, read in parallel up
-   * front (hot keys cost nothing) so the checks below are synchronous. Applied
-   * operations then update this map as the group's overlay.
+   * The published latest record of every key the group touches, read in
+   * parallel up front (hot keys cost nothing) so the checks below are
+   * synchronous. Applied operations then update this map as the group's overlay.
    */
-  async #prefetchLatest(keys: readonly string[]): Promise<Map<string, LatestRecord | null>> {
+  async #prefetchLatest(commands: readonly WriteCommand[]): Promise<Map<string, LatestRecord | null>> {
     const known = new Map<string, LatestRecord | null>();
     const misses: string[] = [];
-    for (const key of keys) {
-      if (known.has(key)) continue;
-      const cached = this.cachedLatest(key);
-      known.set(key, cached ?? null);
-      if (cached === undefined) misses.push(key);
+    for (const command of commands) {
+      for (const { key } of command.operations) this.#noteKey(key, known, misses);
     }
+    return this.#loadMisses(known, misses);
+  }
+
+  /** Record `key`'s cached latest record in `known`, or add it to `misses` to be read. */
+  #noteKey(key: string, known: Map<string, LatestRecord | null>, misses: string[]): void {
+    if (known.has(key)) return;
+    const cached = this.cachedLatest(key);
+    known.set(key, cached ?? null);
+    if (cached === undefined) misses.push(key);
+  }
+
+  /** Read the `misses` in parallel into `known`. */
+  async #loadMisses(known: Map<string, LatestRecord | null>, misses: string[]): Promise<Map<string, LatestRecord | null>> {
     if (misses.length === 0) return known;
     const loaded = await this.loadLatest(misses);
     for (let i = 0; i < misses.length; i++) known.set(misses[i]!, loaded[i]!);
