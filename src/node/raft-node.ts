@@ -227,10 +227,13 @@ export class RaftNode implements LedgerNode, PeerHandler {
     return node;
   }
 
-  /** Start ticking (and finish a snapshot install a restart interrupted, before any Ready). */
+  /**
+   * Start ticking (and finish a snapshot install a restart interrupted, before any Ready). No ticks while an
+   * install is pending: a node that cannot apply must not campaign (as leader it would stall the cluster).
+   */
   start(): void {
     this.#ticker = setInterval(() => {
-      if (this.#stopped() || this.#removed) return;
+      if (this.#stopped() || this.#removed || this.#options.log.installing !== undefined) return;
       this.#raw.tick();
       this.#maybePromote();
       this.#kick();
