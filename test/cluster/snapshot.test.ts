@@ -292,3 +292,57 @@ describe("snapshots and log compaction", () => {
     expect(JSON.stringify(cluster.server(leader.id).node.status().members.map((m) => m.id))).toBe(members);
   });
 });
+
+describe("a voter installing a snapshot", () => {
+  test("does not campaign while it cannot apply, and finishes once a peer serves it", async () => {
+    const small = await TestCluster.found([1, 2, 3], {
+      consensus: { snapshot_entries: 20, compaction_margin_entries: 5 },
+      streamLimits: { chunkEntriesMax: 4, chunkBytesMax: 64 * 1024, idleTimeoutMs: 3_000 },
+    });
+    try {
+      await small.leader();
+      await small.stop(3);
+      for (let i = 0; i < 60; i++) expect((await small.put(1 + (i % 2), `k${i}`, `v${i}`)).status).toBe(201);
+      await until("compaction past node 3", () => (small.server(1).node.status().snapshot!.logFirstIndex > 30 ? true : undefined));
+      // Streams stall after their first frame: node 3 stays in the middle of its install.
+      let stalled = true;
+      const stall: PeerWrap = async (request, handler) => {
+        const response = await handler(request);
+        if (!request.url.endsWith("/raft/v1/entries") || response.body === null) return response;
+        const reader = response.body.getReader();
+        let sent = 0;
+        return new Response(new ReadableStream<Uint8Array>({
+          async pull(controller) {
+            while (stalled && sent > 0) await new Promise((resolve) => setTimeout(resolve, 20));
+            const { done, value } = await reader.read();
+            sent++;
+            if (done) controller.close();
+            else controller.enqueue(value);
+          },
+        }), { status: 200, headers: response.headers });
+      };
+      small.get(1).wrap = stall;
+      small.get(2).wrap = stall;
+      await small.start(3);
+      await until("node 3 to be installing", () => (small.server(3).node.status().snapshot!.installing ? true : undefined));
+      await small.stop(1);
+      await small.stop(2);
+      // Far beyond an election timeout (10-20 ticks of 20 ms) without a leader: it must not have campaigned.
+      const roles = new Set<string>();
+      const watchUntil = Date.now() + 1_000;
+      while (Date.now() < watchUntil) {
+        roles.add(small.server(3).node.status().role);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      expect([...roles]).toEqual(["follower"]);
+      stalled = false;
+      await small.start(1);
+      await small.start(2);
+      await until("node 3 to finish its install", () => (small.server(3).node.status().snapshot!.installed === 1 ? true : undefined));
+      await small.converged([1, 2, 3]);
+      expect(await replicatedRows(small.get(3).storage)).toEqual(await replicatedRows(small.get(1).storage));
+    } finally {
+      await small.close();
+    }
+  }, 30_000);
+});
