@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { ConfigError, envLayer, flagLayer, parseConfigFile, resolveConfig, type Config } from "./config/index.ts";
 import { openClusterServer, openLedgerServer, selfAddresses } from "./server.ts";
-import { peerUrl } from "./transport/index.ts";
+import { JOIN_DEFAULTS, joinCluster, JoinRefusedError } from "./node/join.ts";
 import { loadOrCreateSigner, SIGNING_KEY_FILE } from "../adapters/runtime/keyfile.ts";
 import { openStorage, runtimeName, type StorageChoice } from "../adapters/runtime/storage.ts";
 import { serve } from "../adapters/runtime/serve.ts";
@@ -151,49 +151,28 @@ const onFatal = (error: unknown) => {
   process.exit(70);
 };
 
-/** How long `--join` keeps asking (on network errors and 503s) before it gives up. */
-const JOIN_TIMEOUT_MS = 60_000;
-/** Pause between two join attempts. */
-const JOIN_RETRY_DELAY_MS = 500;
-
-/** Ask the member at `url` to add this node; retries while the cluster cannot answer, fails on a refusal. */
-async function joinCluster(url: string, config: Config): Promise<void> {
-  const { clientAddress, raftAddress } = selfAddresses(config);
-  const body = JSON.stringify({ id: Number(config.node.id), client_address: clientAddress, raft_address: raftAddress });
-  const deadline = Date.now() + JOIN_TIMEOUT_MS;
-  for (let attempt = 1; ; attempt++) {
-    let problem: string;
-    try {
-      const response = await fetch(`${peerUrl(url)}/cluster/members`, {
-        method: "POST", body, headers: { "Content-Type": "application/json" }, signal: AbortSignal.timeout(JOIN_TIMEOUT_MS),
-      });
-      const text = await response.text();
-      if (response.ok) {
-        console.log(`joined the cluster via ${url} as node ${config.node.id} (${response.status === 201 ? "added as a learner" : "already a member"})`);
-        return;
-      }
-      if (response.status !== 503) throw new ConfigError(`--join: ${url} refused to add node ${config.node.id} (${response.status}): ${text}`);
-      problem = `${response.status} ${text}`;
-    } catch (error) {
-      if (error instanceof ConfigError) throw error;
-      problem = (error as Error).message;
-    }
-    if (Date.now() >= deadline) throw new Error(`--join: no answer from ${url} within ${JOIN_TIMEOUT_MS} ms (last: ${problem})`);
-    console.log(`join attempt ${attempt} via ${url} failed (${problem}); retrying`);
-    await new Promise((resolve) => setTimeout(resolve, JOIN_RETRY_DELAY_MS));
+/** Ask the member at `url` to add this node (see src/node/join.ts); a final refusal stops start-up. */
+async function joinOrStop(url: string, config: Config): Promise<void> {
+  const member = { id: Number(config.node.id), ...selfAddresses(config) };
+  try {
+    const added = await joinCluster(url, member, JOIN_DEFAULTS, (problem) => console.log(`join via ${url}: ${problem}; retrying`));
+    console.log(`joined the cluster via ${url} as node ${member.id} (${added ? "added as a learner" : "already a member"})`);
+  } catch (error) {
+    if (error instanceof JoinRefusedError) throw new ConfigError(`--join: ${url} ${error.message}`);
+    throw error;
   }
 }
 
 /** A Raft cluster member: the client API on client_port, peers on raft_port. */
-async function mainCluster(config: Config, join: string | undefined): Promise<void> {
+async function mainCluster(config: Config, joinUrl: string | undefined): Promise<void> {
   const unlock = await lockDataDir(config.node.data_dir);
   const storage = await openStorage(config.storage.adapter as StorageChoice, config.node.data_dir, {
     segmentBytes: config.storage.segment_size,
   });
   const { signer, created } = await loadOrCreateSigner(signingKeyPath(config), config.ledger.key_name);
-  const server = await openClusterServer({ config, storage, signer, hasher: await runtimeHasher(), onFatal, join: join !== undefined });
+  const server = await openClusterServer({ config, storage, signer, hasher: await runtimeHasher(), onFatal, join: joinUrl !== undefined });
   // A node that already belongs to a cluster (a restart) comes back from its storage; --join is then moot.
-  const mustJoin = join !== undefined && server.node.status().members.length === 0;
+  const mustJoin = joinUrl !== undefined && server.node.status().members.length === 0;
   const host = config.network.listen_addr;
   const peers = await serve({ fetch: server.peerFetch, hostname: host, port: config.network.raft_port! });
   const listening = await serve({ fetch: server.app.fetch, hostname: host, port: config.network.client_port });
@@ -219,8 +198,8 @@ async function mainCluster(config: Config, join: string | undefined): Promise<vo
   console.log(`tree size: ${server.node.ledger.treeSize}`);
   console.log(`raft peers on ${host}:${peers.port}`);
   console.log(`listening on http://${host}:${listening.port}`);
-  if (join !== undefined && !mustJoin) console.log(`this data dir already belongs to a cluster; --join ${join} ignored`);
-  if (mustJoin) await joinCluster(join!, config);
+  if (joinUrl !== undefined && !mustJoin) console.log(`this data dir already belongs to a cluster; --join ${joinUrl} ignored`);
+  if (mustJoin) await joinOrStop(joinUrl!, config);
 }
 
 main(process.argv.slice(2)).catch((error) => {

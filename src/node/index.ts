@@ -136,6 +136,13 @@ export class MembershipConflictError extends LedgerError {
   }
 }
 
+/** Another membership change is still pending (the core allows one at a time): retry once it is applied. Maps to 409. */
+export class MembershipChangePendingError extends LedgerError {
+  constructor() {
+    super("change_pending", "another membership change is in progress (one at a time); retry once it is applied");
+  }
+}
+
 /** The member named by a membership change does not exist. Maps to 404. */
 export class MemberNotFoundError extends LedgerError {
   constructor(id: number) {

@@ -45,7 +45,7 @@ import { DEFAULT_WRITE_QUEUE_LIMITS, type WriteQueueLimits } from "./local-node.
 import { appliedIndexOp, membershipOp, type RaftLogStorage } from "./raft-log-storage.ts";
 import { decodeProposal, encodeProposal, type Proposal, type ProposedCommand } from "./proposal.ts";
 import {
-  MemberNotFoundError, MembershipConflictError, NodeUnavailableError, type Consistency, type LedgerNode, type MemberStatus, type MembershipAdmin,
+  MemberNotFoundError, MembershipChangePendingError, MembershipConflictError, NodeUnavailableError, type Consistency, type LedgerNode, type MemberStatus, type MembershipAdmin,
   type MembershipOutcome, type NewMember, type NodeStatus, type WriteOptions, type WriteOutcome,
 } from "./index.ts";
 import { encodeAddressContext, isMemberAddress, isMemberId, membershipAfter, type Membership } from "./members.ts";
@@ -123,7 +123,7 @@ const REMOTE_ERROR_TYPES: Record<string, { prototype: LedgerError }> = {
   invalid_key: InvalidKeyError, key_too_long: KeyTooLongError, value_too_large: ValueTooLargeError, not_found: KeyNotFoundError,
   precondition_failed: PreconditionFailedError, immutable: ImmutableKeyError, delete_not_allowed: DeleteNotAllowedError,
   invalid_request: InvalidRequestError, batch_too_large: BatchTooLargeError, membership_conflict: MembershipConflictError,
-  member_not_found: MemberNotFoundError,
+  change_pending: MembershipChangePendingError, member_not_found: MemberNotFoundError,
 };
 
 function remoteError(code: string, message: string): LedgerError {
@@ -1027,7 +1027,7 @@ function refused(error: LedgerError): MembershipReply {
 function dropReply(error: ProposalDroppedError): MembershipReply {
   switch (error.reason) {
     case "confChangePending":
-      return refused(new MembershipConflictError("another membership change is in progress (one at a time); retry once it is applied"));
+      return refused(new MembershipChangePendingError());
     case "invalidConfChange":
       return refused(new MembershipConflictError("the last voter cannot be removed"));
     case "notLeader":

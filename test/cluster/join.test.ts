@@ -1,8 +1,9 @@
 /**
  * `--join` with real processes (sqlite storage, one shared signing key): a
- * 3-node cluster compacts its log; a fourth node started with an empty data
- * dir and `--join` through a follower's URL is added, installs a snapshot,
- * is promoted and serves the same reads and checkpoints; killed with -9 and
+ * 3-node cluster compacts its log; a fourth and a fifth node started at once
+ * with empty data dirs and `--join` through a follower's URL are both added,
+ * install a snapshot, are promoted and serve the same reads and checkpoints
+ * (src/node/join.ts's retries are tested in join-client.test.ts); killed with -9 and
  * restarted without `--join`, it comes back from its own storage and keeps
  * up. A node with an empty data dir and neither peers nor --join refuses to
  * start.
@@ -67,8 +68,8 @@ describe("--join with real processes", () => {
     dir = await mkdtemp(join(tmpdir(), "scribe-join-"));
     const keyFile = join(dir, "cluster.key");
     await writeFile(keyFile, `${formatSignerKey(generateSigner("cluster-test"))}\n`, { mode: 0o600 });
-    const ports = await Promise.all(Array.from({ length: 8 }, freePort));
-    const nodes = [1, 2, 3, 4].map((id) => ({ id, client: ports[id - 1]!, raft: ports[id + 3]! }));
+    const ports = await Promise.all(Array.from({ length: 10 }, freePort));
+    const nodes = [1, 2, 3, 4, 5].map((id) => ({ id, client: ports[id - 1]!, raft: ports[id + 4]! }));
     const peerLines = nodes.slice(0, 3).map((p) => `  { id = ${p.id}, client_address = "127.0.0.1:${p.client}", raft_address = "127.0.0.1:${p.raft}" },`);
     for (const node of nodes) {
       const configPath = join(dir, `node${node.id}.toml`);
@@ -83,7 +84,7 @@ describe("--join with real processes", () => {
       ].join("\n\n"));
       members.push({ id: node.id, configPath, client: node.client, process: undefined });
     }
-    const [one, two, three, four] = members as [Member, Member, Member, Member];
+    const [one, two, three, four, five] = members as [Member, Member, Member, Member, Member];
     // Without peers or --join a node has nothing to found or join: it refuses to start.
     await expect(startNode(["--config", four.configPath])).rejects.toThrow(/no cluster state/);
 
@@ -100,16 +101,19 @@ describe("--join with real processes", () => {
     expect(compacted.snapshot.logFirstIndex).toBeGreaterThan(20);
 
     const follower = [one, two, three].find((m) => m.id !== leaderId)!;
-    four.process = await startNode(["--config", four.configPath, "--join", `http://127.0.0.1:${follower.client}`]);
+    const joinVia = ["--join", `http://127.0.0.1:${follower.client}`];
+    [four.process, five.process] = await Promise.all([startNode(["--config", four.configPath, ...joinVia]), startNode(["--config", five.configPath, ...joinVia])]);
     const size = compacted.treeSize;
-    await until("node 4 to be a caught-up voter", async () => {
-      const s = await status(four);
-      const self = s.members.find((m: { id: string }) => m.id === "4");
-      return s.treeSize === size && self?.role === "voter" && s.snapshot.installed === 1 ? true : undefined;
-    });
-    expect(four.process.output()).toContain("joined the cluster via");
+    for (const joiner of [four, five]) {
+      await until(`node ${joiner.id} to be a caught-up voter`, async () => {
+        const s = await status(joiner);
+        const self = s.members.find((m: { id: string }) => m.id === String(joiner.id));
+        return s.treeSize === size && self?.role === "voter" && s.snapshot.installed === 1 ? true : undefined;
+      });
+      expect(joiner.process!.output()).toContain("joined the cluster via");
+    }
     const leaderStatus = await status(members[leaderId - 1]!);
-    expect(leaderStatus.members.map((m: { id: string }) => m.id)).toEqual(["1", "2", "3", "4"]);
+    expect(leaderStatus.members.map((m: { id: string }) => m.id)).toEqual(["1", "2", "3", "4", "5"]);
     for (const treeSize of [1, size]) {
       const notes = await Promise.all([one, four].map(async (m) => (await fetch(url(m, `/v1/checkpoint?treeSize=${treeSize}`))).text()));
       expect(notes[1]).toBe(notes[0]!);

@@ -100,7 +100,9 @@ describe("membership", () => {
     const [first, second] = await Promise.all([cluster.add(leader.id, 5), cluster.add(leader.id, 6)]);
     expect(first.status).toBe(201);
     expect(second.status).toBe(409);
-    expect((await second.json()).error.message).toContain("one at a time");
+    const refusal = await second.json();
+    expect(refusal.error.code).toBe("change_pending");
+    expect(refusal.error.message).toContain("one at a time");
     // Undo: 5 leaves again (as a learner or voter, whichever it is by now), 6 was never added.
     await until("removing 5", async () => ((await cluster.remove(leader.id, 5)).status === 200 ? true : undefined));
     expect(learners(leader.id).concat(voters(leader.id))).not.toContain(6);
