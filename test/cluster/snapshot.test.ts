@@ -300,10 +300,12 @@ describe("a voter installing a snapshot", () => {
       streamLimits: { chunkEntriesMax: 4, chunkBytesMax: 64 * 1024, idleTimeoutMs: 3_000 },
     });
     try {
-      await small.leader();
-      await small.stop(3);
-      for (let i = 0; i < 60; i++) expect((await small.put(1 + (i % 2), `k${i}`, `v${i}`)).status).toBe(201);
-      await until("compaction past node 3", () => (small.server(1).node.status().snapshot!.logFirstIndex > 30 ? true : undefined));
+      const leader = await small.leader();
+      const [lagging, other] = [1, 2, 3].filter((id) => id !== leader.id) as [number, number];
+      const up = [leader.id, other];
+      await small.stop(lagging);
+      for (let i = 0; i < 60; i++) expect((await small.put(up[i % 2]!, `k${i}`, `v${i}`)).status).toBe(201);
+      await until("compaction past the stopped node", () => (small.server(leader.id).node.status().snapshot!.logFirstIndex > 30 ? true : undefined));
       // Streams stall after their first frame: node 3 stays in the middle of its install.
       let stalled = true;
       const stall: PeerWrap = async (request, handler) => {
@@ -321,26 +323,23 @@ describe("a voter installing a snapshot", () => {
           },
         }), { status: 200, headers: response.headers });
       };
-      small.get(1).wrap = stall;
-      small.get(2).wrap = stall;
-      await small.start(3);
-      await until("node 3 to be installing", () => (small.server(3).node.status().snapshot!.installing ? true : undefined));
-      await small.stop(1);
-      await small.stop(2);
+      for (const id of up) small.get(id).wrap = stall;
+      await small.start(lagging);
+      await until("the restarted node to be installing", () => (small.server(lagging).node.status().snapshot!.installing ? true : undefined));
+      for (const id of up) await small.stop(id);
       // Far beyond an election timeout (10-20 ticks of 20 ms) without a leader: it must not have campaigned.
       const roles = new Set<string>();
       const watchUntil = Date.now() + 1_000;
       while (Date.now() < watchUntil) {
-        roles.add(small.server(3).node.status().role);
+        roles.add(small.server(lagging).node.status().role);
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
       expect([...roles]).toEqual(["follower"]);
       stalled = false;
-      await small.start(1);
-      await small.start(2);
-      await until("node 3 to finish its install", () => (small.server(3).node.status().snapshot!.installed === 1 ? true : undefined));
+      for (const id of up) await small.start(id);
+      await until("the restarted node to finish its install", () => (small.server(lagging).node.status().snapshot!.installed === 1 ? true : undefined));
       await small.converged([1, 2, 3]);
-      expect(await replicatedRows(small.get(3).storage)).toEqual(await replicatedRows(small.get(1).storage));
+      expect(await replicatedRows(small.get(lagging).storage)).toEqual(await replicatedRows(small.get(leader.id).storage));
     } finally {
       await small.close();
     }
