@@ -4,13 +4,15 @@
  * config file, opens the storage adapter for this runtime, loads (or
  * creates) the checkpoint signing key, serves the HTTP API, and shuts down
  * gracefully on SIGINT/SIGTERM: stop accepting, finish queued writes, close
- * storage.
+ * storage. With `--join URL` a new cluster node asks a member to add it
+ * instead of founding a cluster of its own.
  */
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { ConfigError, envLayer, flagLayer, parseConfigFile, resolveConfig, type Config } from "./config/index.ts";
-import { openClusterServer, openLedgerServer } from "./server.ts";
+import { openClusterServer, openLedgerServer, selfAddresses } from "./server.ts";
+import { JOIN_DEFAULTS, joinCluster, JoinRefusedError } from "./node/join.ts";
 import { loadOrCreateSigner, SIGNING_KEY_FILE } from "../adapters/runtime/keyfile.ts";
 import { openStorage, runtimeName, type StorageChoice } from "../adapters/runtime/storage.ts";
 import { serve } from "../adapters/runtime/serve.ts";
@@ -33,10 +35,18 @@ Flags (beat SCRIBE_<SECTION>_<KEY> env variables, which beat the config file):
   --node-id ID      node id                   (node.id, default 1)
   --storage NAME    auto|memory|sqlite|fs|denokv (storage.adapter, default auto:
                     sqlite on Bun, denokv on Deno, fs on Node)
+  --join URL        cluster node with an empty data dir: ask the member at URL (its
+                    client API, e.g. http://127.0.0.1:8001; any member forwards to
+                    the leader) to add this node, with node.address and
+                    node.raft_address; it then receives a snapshot and the log and
+                    never founds a cluster. A restart needs no --join (the node
+                    comes back from its own storage).
   --help            print this help
 
-A [cluster] section (peers, secret) makes the node a Raft cluster member serving
-peers on network.raft_port; see config-node1.toml.
+A [cluster] section (secret; peers to found a cluster) makes the node a Raft
+cluster member serving peers on network.raft_port; see config-node1.toml.
+Snapshots and log compaction: consensus.snapshot_entries (default 10000) and
+consensus.compaction_margin_entries (default 1000).
 
        bun run src/main.ts keygen FILE [KEY_NAME]
                     create a checkpoint signing key file (if missing) and print its
@@ -45,7 +55,7 @@ peers on network.raft_port; see config-node1.toml.
 Example: SCRIBE_NETWORK_CLIENT_PORT=9000 bun run src/main.ts --data-dir /var/lib/scribe
 `;
 
-function parseFlags(argv: string[]): { config?: string; help: boolean; flags: Record<string, string | undefined> } {
+function parseFlags(argv: string[]): { config?: string; join?: string; help: boolean; flags: Record<string, string | undefined> } {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -55,6 +65,7 @@ function parseFlags(argv: string[]): { config?: string; help: boolean; flags: Re
       "data-dir": { type: "string" },
       "node-id": { type: "string" },
       storage: { type: "string" },
+      join: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -62,19 +73,23 @@ function parseFlags(argv: string[]): { config?: string; help: boolean; flags: Re
   });
   return {
     config: values.config,
+    join: values.join,
     help: values.help === true,
     flags: { host: values.host, port: values.port, dataDir: values["data-dir"], nodeId: values["node-id"], storage: values.storage },
   };
 }
 
-async function loadConfig(argv: string[]): Promise<Config | undefined> {
+async function loadConfig(argv: string[]): Promise<{ config: Config; join: string | undefined } | undefined> {
   const parsed = parseFlags(argv);
   if (parsed.help) {
     console.log(HELP);
     return undefined;
   }
   const fileLayer = parsed.config === undefined ? {} : parseConfigFile(await readFile(parsed.config, "utf8"), parsed.config);
-  return resolveConfig(fileLayer, envLayer(process.env), flagLayer(parsed.flags));
+  const config = resolveConfig(fileLayer, envLayer(process.env), flagLayer(parsed.flags));
+  if (parsed.join !== undefined && config.cluster === undefined) throw new ConfigError("--join needs a [cluster] section (secret) in the config");
+  if (parsed.join !== undefined && !/^(https?:\/\/)?[^\s/]+(:\d+)?\/?$/.test(parsed.join)) throw new ConfigError(`--join: not a URL: ${parsed.join}`);
+  return { config, join: parsed.join };
 }
 
 async function keygen(args: string[]): Promise<void> {
@@ -86,9 +101,10 @@ async function keygen(args: string[]): Promise<void> {
 
 async function main(argv: string[]): Promise<void> {
   if (argv[0] === "keygen") return keygen(argv.slice(1));
-  const config = await loadConfig(argv);
-  if (config === undefined) return;
-  if (config.cluster !== undefined) return mainCluster(config);
+  const loaded = await loadConfig(argv);
+  if (loaded === undefined) return;
+  const { config } = loaded;
+  if (config.cluster !== undefined) return mainCluster(config, loaded.join);
   const unlock = await lockDataDir(config.node.data_dir);
   const storage = await openStorage(config.storage.adapter as StorageChoice, config.node.data_dir, {
     segmentBytes: config.storage.segment_size,
@@ -135,14 +151,28 @@ const onFatal = (error: unknown) => {
   process.exit(70);
 };
 
+/** Ask the member at `url` to add this node (see src/node/join.ts); a final refusal stops start-up. */
+async function joinOrStop(url: string, config: Config): Promise<void> {
+  const member = { id: Number(config.node.id), ...selfAddresses(config) };
+  try {
+    const added = await joinCluster(url, member, JOIN_DEFAULTS, (problem) => console.log(`join via ${url}: ${problem}; retrying`));
+    console.log(`joined the cluster via ${url} as node ${member.id} (${added ? "added as a learner" : "already a member"})`);
+  } catch (error) {
+    if (error instanceof JoinRefusedError) throw new ConfigError(`--join: ${url} ${error.message}`);
+    throw error;
+  }
+}
+
 /** A Raft cluster member: the client API on client_port, peers on raft_port. */
-async function mainCluster(config: Config): Promise<void> {
+async function mainCluster(config: Config, joinUrl: string | undefined): Promise<void> {
   const unlock = await lockDataDir(config.node.data_dir);
   const storage = await openStorage(config.storage.adapter as StorageChoice, config.node.data_dir, {
     segmentBytes: config.storage.segment_size,
   });
   const { signer, created } = await loadOrCreateSigner(signingKeyPath(config), config.ledger.key_name);
-  const server = await openClusterServer({ config, storage, signer, hasher: await runtimeHasher(), onFatal });
+  const server = await openClusterServer({ config, storage, signer, hasher: await runtimeHasher(), onFatal, join: joinUrl !== undefined });
+  // A node that already belongs to a cluster (a restart) comes back from its storage; --join is then moot.
+  const mustJoin = joinUrl !== undefined && server.node.status().members.length === 0;
   const host = config.network.listen_addr;
   const peers = await serve({ fetch: server.peerFetch, hostname: host, port: config.network.raft_port! });
   const listening = await serve({ fetch: server.app.fetch, hostname: host, port: config.network.client_port });
@@ -162,12 +192,14 @@ async function mainCluster(config: Config): Promise<void> {
   process.on("SIGINT", () => void shutdown("SIGINT"));
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
   // Printed only now: whoever waits for "listening" may signal us at once.
-  console.log(`scribe-ledger node ${config.node.id} (Raft cluster of ${config.cluster!.peers.length}) on ${runtimeName()} with ${storage.name} storage`);
+  console.log(`scribe-ledger node ${config.node.id} (Raft cluster of ${server.node.status().members.length}) on ${runtimeName()} with ${storage.name} storage`);
   console.log(`data dir: ${config.node.data_dir}${created ? " (new signing key created)" : ""}`);
   console.log(`verifier key: ${server.node.ledger.checkpoints.verifierKey}`);
   console.log(`tree size: ${server.node.ledger.treeSize}`);
   console.log(`raft peers on ${host}:${peers.port}`);
   console.log(`listening on http://${host}:${listening.port}`);
+  if (joinUrl !== undefined && !mustJoin) console.log(`this data dir already belongs to a cluster; --join ${joinUrl} ignored`);
+  if (mustJoin) await joinOrStop(joinUrl!, config);
 }
 
 main(process.argv.slice(2)).catch((error) => {

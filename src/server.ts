@@ -5,7 +5,7 @@
  */
 import { type Hono } from "hono";
 import { type Storage } from "./storage/index.ts";
-import { type Config } from "./config/index.ts";
+import { ConfigError, type Config } from "./config/index.ts";
 import { createApp, Metrics, type HttpLimits } from "./api/index.ts";
 import { Ledger } from "./ledger/ledger.ts";
 import { CheckpointIssuer } from "./ledger/checkpoints.ts";
@@ -16,6 +16,9 @@ import { RaftNode } from "./node/raft-node.ts";
 import { RaftLogStorage } from "./node/raft-log-storage.ts";
 import { IdempotencyRecords } from "./node/raft-idempotency.ts";
 import { createPeerHandler, HttpTransport } from "./transport/index.ts";
+import { type MemberAddresses } from "./node/members.ts";
+import { SNAPSHOT_DATA_BYTES_MAX } from "./node/snapshot-state.ts";
+import { type EntriesStreamLimits } from "./node/entries-stream.ts";
 
 /** A running single node: its node, HTTP app and a way to stop it. */
 export interface LedgerServer {
@@ -93,7 +96,21 @@ export interface ClusterServer {
 /** Timeout of one message POST to a peer. */
 const PEER_REQUEST_TIMEOUT_MS = 5_000;
 
-/** Open the ledger in `storage` and wire a Raft cluster member (config must have [cluster]). Call `node.start()` once serving. */
+/** The addresses this cluster node announces: its own peers entry, else node.address / node.raft_address, else listen_addr:ports. */
+export function selfAddresses(config: Config): MemberAddresses {
+  const self = config.cluster?.peers?.find((peer) => String(peer.id) === config.node.id);
+  const host = config.network.listen_addr;
+  return {
+    clientAddress: config.node.address ?? self?.client_address ?? `${host}:${config.network.client_port}`,
+    raftAddress: config.node.raft_address ?? self?.raft_address ?? `${host}:${config.network.raft_port}`,
+  };
+}
+
+/**
+ * Open the ledger in `storage` and wire a Raft cluster member (config must have [cluster]). Call `node.start()`
+ * once serving. A data dir without cluster state founds a cluster with `cluster.peers`, unless `join` is set:
+ * then the node waits for a leader to add it (see `--join` in src/main.ts) and never founds one.
+ */
 export async function openClusterServer(options: {
   config: Config;
   storage: Storage;
@@ -101,6 +118,10 @@ export async function openClusterServer(options: {
   hasher?: Hasher;
   now?: () => number;
   onFatal?: (error: unknown) => void;
+  /** This node joins an existing cluster: never found one from cluster.peers. */
+  join?: boolean;
+  /** Entries stream limits (tests shrink them). */
+  streamLimits?: EntriesStreamLimits;
 }): Promise<ClusterServer> {
   const { config, storage } = options;
   const cluster = config.cluster;
@@ -109,18 +130,24 @@ export async function openClusterServer(options: {
   const nodeId = Number(config.node.id);
   const checkpoints = new CheckpointIssuer({ signer: options.signer, origin: config.ledger.origin });
   const ledger = await Ledger.open({ storage, hasher: options.hasher ?? defaultHasher, checkpoints, immutable: config.ledger.immutable });
-  const log = await RaftLogStorage.open(storage, cluster.peers.map((peer) => peer.id));
+  const founding = options.join === true || cluster.peers === undefined ? undefined
+    : new Map(cluster.peers.map((peer) => [peer.id, { clientAddress: peer.client_address, raftAddress: peer.raft_address }]));
+  const log = await RaftLogStorage.open(storage, { founding });
+  const fresh = log.membership.confState.voters.length === 0 && log.installing === undefined && log.initialState().hardState.term === 0;
+  if (fresh && options.join !== true) {
+    throw new ConfigError("config: this data dir holds no cluster state: give cluster.peers to found a cluster, or --join URL to join one");
+  }
   const idempotency = await IdempotencyRecords.open(storage);
   const transport = new HttpTransport({
-    peers: new Map(cluster.peers.filter((peer) => peer.id !== nodeId).map((peer) => [peer.id, peer.raft_address])),
+    peers: new Map(),
     secret: cluster.secret,
     requestTimeoutMs: PEER_REQUEST_TIMEOUT_MS,
     now,
+    selfAddress: selfAddresses(config).raftAddress,
   });
   const limits = httpLimits(config);
-  const node = new RaftNode({
+  const node = await RaftNode.open({
     nodeId,
-    peers: cluster.peers.map((peer) => ({ id: peer.id, clientAddress: peer.client_address })),
     ledger,
     storage,
     log,
@@ -133,6 +160,9 @@ export async function openClusterServer(options: {
     leaderWaitMs: cluster.leader_wait_ms,
     requestTimeoutMs: cluster.request_timeout_ms,
     commandLimits: limits,
+    snapshotEntries: config.consensus.snapshot_entries,
+    compactionMarginEntries: config.consensus.compaction_margin_entries,
+    streamLimits: options.streamLimits,
     onFatal: options.onFatal,
     limits: {
       queueCommandsMax: config.limits.write_queue_commands_max,
@@ -143,6 +173,8 @@ export async function openClusterServer(options: {
   });
   const metrics = new Metrics();
   const app = createApp({ node, limits, metrics, storageBytes: () => storage.sizeBytes(), queueDepth: () => node.queueDepth });
-  const peerFetch = createPeerHandler({ secret: cluster.secret, handler: node, bodyBytesMax: config.limits.body_bytes_max * 2 });
+  // A snapshot message carries the idempotency table: the peer body limit always leaves room for the largest.
+  const peerBodyBytesMax = Math.max(config.limits.body_bytes_max * 2, SNAPSHOT_DATA_BYTES_MAX + 1024 * 1024);
+  const peerFetch = createPeerHandler({ secret: cluster.secret, handler: node, bodyBytesMax: peerBodyBytesMax });
   return { node, app, metrics, peerFetch, close: () => node.close() };
 }

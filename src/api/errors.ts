@@ -9,7 +9,7 @@ import {
   KeyTooLongError, LedgerError, PreconditionFailedError, SeqNotFoundError, TreeSizeError, ValueTooLargeError,
   VersionNotFoundError,
 } from "../ledger/errors.ts";
-import { NodeUnavailableError } from "../node/index.ts";
+import { MemberNotFoundError, MembershipChangePendingError, MembershipConflictError, NodeUnavailableError } from "../node/index.ts";
 import { ProofError, TreeSizeError as MerkleTreeSizeError } from "../merkle/index.ts";
 
 /** An error raised by the HTTP layer itself (bad query, body, header). */
@@ -37,6 +37,9 @@ const STATUS_BY_ERROR: Array<[new (...args: never[]) => LedgerError, number]> = 
   [ImmutableKeyError, 409],
   [PreconditionFailedError, 412],
   [NodeUnavailableError, 503],
+  [MembershipConflictError, 409],
+  [MembershipChangePendingError, 409],
+  [MemberNotFoundError, 404],
 ];
 
 /** HTTP status for a ledger or HTTP error; 500 for anything else. */

@@ -4,6 +4,7 @@
  * Routes are the registered patterns, never raw paths, so the number of
  * series is bounded by the route table.
  */
+import { type SnapshotStatus } from "../node/index.ts";
 
 /** Latency histogram bucket upper bounds in seconds. */
 export const LATENCY_BUCKETS_SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -26,6 +27,8 @@ export interface Gauges {
   raftAppliedIndex: number;
   writeQueueDepth: number;
   healthy: boolean;
+  /** Cluster nodes: snapshots and log compaction. */
+  snapshot?: SnapshotStatus;
 }
 
 export class Metrics {
@@ -72,7 +75,13 @@ export class Metrics {
       entries: gauges.treeSize,
       storage_bytes: gauges.storageBytes,
       write_queue_depth: gauges.writeQueueDepth,
-      raft: { term: gauges.raftTerm, commit_index: gauges.raftCommitIndex, applied_index: gauges.raftAppliedIndex },
+      raft: {
+        term: gauges.raftTerm, commit_index: gauges.raftCommitIndex, applied_index: gauges.raftAppliedIndex,
+        ...(gauges.snapshot === undefined ? {} : {
+          snapshot_index: gauges.snapshot.index, log_first_index: gauges.snapshot.logFirstIndex, snapshots_created: gauges.snapshot.created,
+          snapshots_sent: gauges.snapshot.sent, snapshots_installed: gauges.snapshot.installed, snapshot_install_failures: gauges.snapshot.installFailures,
+        }),
+      },
       status: gauges.healthy ? "ok" : "unavailable",
     };
   }
@@ -108,6 +117,18 @@ export class Metrics {
     gauge("scribe_raft_commit_index", "Raft commit index.", gauges.raftCommitIndex);
     gauge("scribe_raft_applied_index", "Raft applied index.", gauges.raftAppliedIndex);
     gauge("scribe_node_healthy", "1 when the node serves requests.", gauges.healthy ? 1 : 0);
+    if (gauges.snapshot !== undefined) {
+      const snapshot = gauges.snapshot;
+      gauge("scribe_raft_snapshot_index", "Raft index of the snapshot this node would send.", snapshot.index);
+      gauge("scribe_raft_log_first_index", "First Raft index still in the log (the rest is compacted).", snapshot.logFirstIndex);
+      gauge("scribe_raft_snapshot_installing", "1 while a snapshot from the leader is being installed.", snapshot.installing ? 1 : 0);
+      const counter = (name: string, help: string, value: number) => lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`, `${name} ${value}`);
+      counter("scribe_raft_snapshots_created_total", "Snapshots taken of local state.", snapshot.created);
+      counter("scribe_raft_snapshots_sent_total", "Snapshot messages delivered to followers.", snapshot.sent);
+      counter("scribe_raft_snapshots_installed_total", "Snapshots from the leader installed here.", snapshot.installed);
+      counter("scribe_raft_snapshot_install_failures_total", "Failed attempts to pull a snapshot's entries (each retried).", snapshot.installFailures);
+      counter("scribe_raft_entries_streams_served_total", "Entries streams served to installing nodes.", snapshot.streamsServed);
+    }
     gauge("scribe_uptime_seconds", "Seconds since the process started.", Math.round((Date.now() - this.startedAtMs) / 1000));
     for (const operation of ["get", "put", "delete", "batch"] as const) {
       lines.push(`# TYPE scribe_${operation}_operations_total counter`, `scribe_${operation}_operations_total ${this.#operations[operation]}`);

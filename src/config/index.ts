@@ -16,6 +16,8 @@ const ConfigSchema = v.strictObject({
     id,
     /** Address clients and peers use to reach this node's HTTP API (host:port). */
     address: v.optional(v.string()),
+    /** Address peers use to reach this node's Raft port (host:port or URL); default listen_addr:raft_port. */
+    raft_address: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(256))),
     data_dir: v.pipe(v.string(), v.minLength(1)),
   }),
   network: v.strictObject({
@@ -40,6 +42,10 @@ const ConfigSchema = v.strictObject({
     max_log_entries: positive,
     /** Length of one Raft tick in milliseconds. */
     tick_ms: v.pipe(positive, v.maxValue(60_000)),
+    /** Applied Raft entries between two snapshots; each snapshot is followed by a log compaction. */
+    snapshot_entries: v.pipe(positive, v.maxValue(10_000_000)),
+    /** Entries kept in the log behind a snapshot, so a follower slightly behind catches up without one. */
+    compaction_margin_entries: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(10_000_000)),
   }),
   ledger: v.strictObject({
     /** Refuse a second version of any key and every delete. */
@@ -70,8 +76,8 @@ const ConfigSchema = v.strictObject({
     v.strictObject({
       /** Shared secret every peer request carries (Authorization: Bearer); at least 16 characters. */
       secret: v.pipe(v.union([v.string(), v.number()]), v.transform(String), v.minLength(16, "must be at least 16 characters")),
-      /** Every founding member, this node included. Ids are positive integers. */
-      peers: v.pipe(
+      /** Every founding member, this node included. Ids are positive integers. Optional for a node that joins (--join). */
+      peers: v.optional(v.pipe(
         v.array(v.strictObject({
           id: v.pipe(positive, v.maxValue(2 ** 31)),
           /** host:port of the member's HTTP API (used for leader reports). */
@@ -81,7 +87,7 @@ const ConfigSchema = v.strictObject({
         })),
         v.minLength(1),
         v.maxLength(64),
-      ),
+      )),
       /** How long a write or linearizable read waits for a leader before 503. */
       leader_wait_ms: v.optional(positive, 3000),
       /** How long a proposed write may take to commit and apply before 503 (its outcome is then unknown). */
@@ -98,7 +104,9 @@ export const DEFAULT_CONFIG: Config = {
   node: { id: "1", data_dir: "./data" },
   network: { listen_addr: "127.0.0.1", client_port: 8080 },
   storage: { adapter: "auto" },
-  consensus: { election_timeout: 10, heartbeat_timeout: 3, max_log_entries: 1000, tick_ms: 100 },
+  consensus: {
+    election_timeout: 10, heartbeat_timeout: 3, max_log_entries: 1000, tick_ms: 100, snapshot_entries: 10_000, compaction_margin_entries: 1000,
+  },
   ledger: {
     immutable: false,
     origin: "scribe-ledger",
@@ -212,8 +220,12 @@ function checkCluster(config: Config): void {
     throw new ConfigError("config: consensus.heartbeat_timeout must be below consensus.election_timeout");
   }
   const peers = config.cluster!.peers;
-  if (new Set(peers.map((peer) => peer.id)).size !== peers.length) throw new ConfigError("config: cluster.peers: ids must be distinct");
-  const self = peers.find((peer) => String(peer.id) === config.node.id);
-  if (self === undefined) throw new ConfigError(`config: node.id ${config.node.id} must be the id of one of cluster.peers`);
+  if (peers !== undefined) {
+    if (new Set(peers.map((peer) => peer.id)).size !== peers.length) throw new ConfigError("config: cluster.peers: ids must be distinct");
+    const self = peers.find((peer) => String(peer.id) === config.node.id);
+    if (self === undefined) throw new ConfigError(`config: node.id ${config.node.id} must be the id of one of cluster.peers`);
+  } else if (!/^[1-9]\d{0,9}$/.test(config.node.id) || Number(config.node.id) > 2 ** 31) {
+    throw new ConfigError(`config: node.id must be an integer in [1, 2^31] in a cluster, got ${config.node.id}`);
+  }
   if (config.network.raft_port === undefined) throw new ConfigError("config: network.raft_port is required with [cluster]");
 }

@@ -100,3 +100,12 @@ export class LedgerFormatError extends Error {
     this.name = "LedgerFormatError";
   }
 }
+
+/**
+ * Entries decided elsewhere (a snapshot stream from a peer) that this ledger
+ * refuses: wrong seq, a value that does not match its hash, a version that
+ * does not follow the key's history. Nothing was applied. Not a client error.
+ */
+export class DecidedEntryError extends Error {
+  override name = "DecidedEntryError";
+}

@@ -10,18 +10,25 @@
  * serialized (one in flight at a time) by the caller. If a commit fails, the
  * in-memory Merkle frontier is ahead of storage: the ledger must be thrown
  * away and reopened from storage (the node fail-stops).
+ *
+ * `prepareDecided` is the same two-phase append for entries another replica
+ * already decided (a snapshot install): it re-derives every row from the
+ * entry bytes and values exactly as `prepare` writes them, so both paths give
+ * byte-identical storage.
  */
 import { type BatchOp, type Storage } from "../storage/index.ts";
 import { Tag } from "../storage/keys.ts";
-import { leafHash, MerkleFrontier, type Hasher } from "../merkle/index.ts";
+import { bytesEqual, leafHash, MerkleFrontier, type Hasher } from "../merkle/index.ts";
 import { type WriteCommand, type WriteOperation } from "./commands.ts";
-import { cborUint, type Entry } from "./entry.ts";
-import { DeleteNotAllowedError, ImmutableKeyError, KeyNotFoundError, LedgerError, LedgerFormatError, PreconditionFailedError } from "./errors.ts";
+import { cborUint, decodeEntry, EntryDecodeError, type Entry } from "./entry.ts";
+import {
+  DecidedEntryError, DeleteNotAllowedError, ImmutableKeyError, KeyNotFoundError, LedgerError, LedgerFormatError, PreconditionFailedError,
+} from "./errors.ts";
 import {
   ChunkWriter, decodeFormat, encodeFormat, encodeVersionRow, FORMAT_KEY, LEDGER_FORMAT, MERKLE_STORED_LEVEL_MIN, merkleKey, valueKey,
-  VALUE_INLINE_BYTES_MAX, versionKey, type LatestRecord,
+  VALUE_INLINE_BYTES_MAX, versionKey, type ChunkItem, type LatestRecord,
 } from "./records.ts";
-import { LedgerReader, type HotRecord } from "./reader.ts";
+import { LedgerReader, type DecidedEntry, type HotRecord } from "./reader.ts";
 import { type CheckpointIssuer } from "./checkpoints.ts";
 
 /** What one applied operation produced. */
@@ -66,7 +73,7 @@ export interface LedgerOptions {
 export type PublishListener = (entries: readonly Entry[], treeSize: number) => void;
 
 export class Ledger extends LedgerReader {
-  readonly #frontier: MerkleFrontier;
+  #frontier: MerkleFrontier;
   readonly #immutable: boolean;
   readonly #listeners = new Set<PublishListener>();
   #nextSeq: number;
@@ -134,7 +141,8 @@ export class Ledger extends LedgerReader {
     try {
       const stamp = Math.max(Math.floor(timestampMs), this.#lastTimestampMs);
       const overlay = await this.#prefetchLatest(commands);
-      const out: PreparedParts = { ops: [], entries: [], hot: [], chunks: new ChunkWriter(), stamp, stampField: cborUint(stamp) };
+      const out: PreparedParts = { ops: [], entries: [], hot: [], chunks: new ChunkWriter() };
+      const group = { ms: stamp, field: cborUint(stamp) };
       const results: CommandResult[] = [];
       for (const command of commands) {
         const checked = this.#check(command.operations, overlay);
@@ -143,7 +151,7 @@ export class Ledger extends LedgerReader {
           continue;
         }
         const applied: AppliedOperation[] = [];
-        for (let i = 0; i < checked.length; i++) applied.push(this.#append(command.operations[i]!, checked[i]!, out));
+        for (let i = 0; i < checked.length; i++) applied.push(this.#append(command.operations[i]!, checked[i]!, out, group));
         results.push({ ok: true, applied, treeSize: this.#nextSeq });
       }
       const lastChunk = out.chunks.flush();
@@ -165,6 +173,84 @@ export class Ledger extends LedgerReader {
   }
 
   /**
+   * Append entries another replica decided, in seq order from the current
+   * tree size: each is checked (canonical entry bytes, the next seq, a value
+   * matching its hash and size, timestamps not going back, the version that
+   * follows the key's history here) and its rows derived exactly as `prepare`
+   * derives them. `verify(treeSize, rootHash)` sees the tree after the group
+   * and throws to refuse it; a refused group (or one failing a check, with
+   * DecidedEntryError) changes nothing. Commit `ops`, then `publish`.
+   */
+  async prepareDecided(items: readonly DecidedEntry[], verify: (treeSize: number, rootHash: Uint8Array) => void): Promise<Prepared> {
+    if (this.#preparing) throw new Error("assertion: Ledger.prepare calls must be serialized");
+    this.#preparing = true;
+    try {
+      const entries = items.map((item, i) => this.#decidedEntry(item, this.#nextSeq + i));
+      const known = new Map<string, LatestRecord | null>();
+      const misses: string[] = [];
+      for (const entry of entries) this.#noteKey(entry.key, known, misses);
+      const overlay = await this.#loadMisses(known, misses);
+      const frontier = this.#frontier.clone();
+      const out: PreparedParts = { ops: [], entries: [], hot: [], chunks: new ChunkWriter(await this.#chunkToResume(items)) };
+      let lastTimestampMs = this.#lastTimestampMs;
+      for (const [i, entry] of entries.entries()) {
+        const item = items[i]!;
+        if (entry.timestampMs < lastTimestampMs) throw new DecidedEntryError(`entry ${entry.seq}: timestamp goes back`);
+        lastTimestampMs = entry.timestampMs;
+        const current = overlay.get(entry.key)!;
+        const record: LatestRecord = { version: (current?.version ?? 0) + 1, seq: entry.seq, deleted: entry.op === "delete" };
+        if (record.version !== item.version) throw new DecidedEntryError(`entry ${entry.seq}: version ${item.version} does not follow ${current?.version ?? 0}`);
+        overlay.set(entry.key, record);
+        this.#writeEntry(entry, record, item.value, frontier, out, cborUint(entry.timestampMs));
+        // Close chunks where the source closed them, so the rows come out the same as the source's.
+        const closed = item.chunkEnd ? out.chunks.flush() : undefined;
+        if (closed !== undefined) out.ops.push({ type: "put", key: closed.key, value: closed.row });
+      }
+      // A chunk the source closes later is stored as far as it goes; the next group rewrites it whole.
+      const open = out.chunks.flush();
+      if (open !== undefined) out.ops.push({ type: "put", key: open.key, value: open.row });
+      const treeSize = this.#nextSeq + entries.length;
+      const rootHash = frontier.root();
+      verify(treeSize, rootHash);
+      this.#frontier = frontier;
+      this.#nextSeq = treeSize;
+      this.#lastTimestampMs = lastTimestampMs;
+      return { ops: out.ops, entries: out.entries, hot: out.hot, results: [], treeSize, rootHash };
+    } finally {
+      this.#preparing = false;
+    }
+  }
+
+  /** Decode and check one decided entry against the seq it must have. */
+  #decidedEntry(item: DecidedEntry, seq: number): Entry {
+    let entry: Entry;
+    try {
+      entry = decodeEntry(item.entryBytes);
+    } catch (error) {
+      if (error instanceof EntryDecodeError) throw new DecidedEntryError(`entry at seq ${seq}: ${error.message}`);
+      throw error;
+    }
+    if (entry.seq !== seq) throw new DecidedEntryError(`entry with seq ${entry.seq} where ${seq} is next`);
+    if (entry.op === "delete" ? item.value !== null : item.value === null) throw new DecidedEntryError(`entry ${seq}: value present on a delete or missing on a put`);
+    if (item.value !== null && (item.value.length !== entry.sizeBytes || !bytesEqual(this.hasher.sha256(item.value), entry.valueHash!))) {
+      throw new DecidedEntryError(`entry ${seq}: value does not match its hash or size`);
+    }
+    return entry;
+  }
+
+  /**
+   * When decided entries continue a chunk the source had not closed at the
+   * previous group's end, that partial chunk as stored here, to be extended
+   * and rewritten (so the chunk rows match the source's).
+   */
+  async #chunkToResume(items: readonly DecidedEntry[]): Promise<{ firstSeq: number; items: ChunkItem[] } | undefined> {
+    if (items.length === 0 || items[0]!.chunkStart || this.#nextSeq === 0) return undefined;
+    const last = await this.lastChunk();
+    if (last === undefined || last.firstSeq + last.items.length !== this.#nextSeq) return undefined;
+    return last;
+  }
+
+  /**
    * The published latest record of every key the group touches, read in
    * parallel up front (hot keys cost nothing) so the checks below are
    * synchronous. Applied operations then update this map as the group's overlay.
@@ -173,13 +259,21 @@ export class Ledger extends LedgerReader {
     const known = new Map<string, LatestRecord | null>();
     const misses: string[] = [];
     for (const command of commands) {
-      for (const { key } of command.operations) {
-        if (known.has(key)) continue;
-        const cached = this.cachedLatest(key);
-        known.set(key, cached ?? null);
-        if (cached === undefined) misses.push(key);
-      }
+      for (const { key } of command.operations) this.#noteKey(key, known, misses);
     }
+    return this.#loadMisses(known, misses);
+  }
+
+  /** Record `key`'s cached latest record in `known`, or add it to `misses` to be read. */
+  #noteKey(key: string, known: Map<string, LatestRecord | null>, misses: string[]): void {
+    if (known.has(key)) return;
+    const cached = this.cachedLatest(key);
+    known.set(key, cached ?? null);
+    if (cached === undefined) misses.push(key);
+  }
+
+  /** Read the `misses` in parallel into `known`. */
+  async #loadMisses(known: Map<string, LatestRecord | null>, misses: string[]): Promise<Map<string, LatestRecord | null>> {
     if (misses.length === 0) return known;
     const loaded = await this.loadLatest(misses);
     for (let i = 0; i < misses.length; i++) known.set(misses[i]!, loaded[i]!);
@@ -224,7 +318,7 @@ export class Ledger extends LedgerReader {
     return undefined;
   }
 
-  #append(operation: WriteOperation, { record, created }: Checked, out: PreparedParts): AppliedOperation {
+  #append(operation: WriteOperation, { record, created }: Checked, out: PreparedParts, stamp: { ms: number; field: number | bigint }): AppliedOperation {
     const seq = this.#nextSeq++;
     record.seq = seq;
     const isPut = operation.op === "put";
@@ -237,23 +331,34 @@ export class Ledger extends LedgerReader {
       valueHash: value === null ? null : this.hasher.sha256(value),
       sizeBytes: value === null ? 0 : value.length,
       contentType,
-      timestampMs: out.stamp,
+      timestampMs: stamp.ms,
     };
+    const leaf = this.#writeEntry(entry, record, value, this.#frontier, out, stamp.field);
+    return { op: operation.op, key: operation.key, seq, version: record.version, leafHash: leaf, created };
+  }
+
+  /**
+   * The rows of one entry (its version row, a value row for a large value,
+   * its place in a chunk, complete Merkle nodes of stored levels) onto `out`;
+   * returns its leaf hash. `timestampField` is the entry's timestamp as its
+   * CBOR field (shared by a write group).
+   */
+  #writeEntry(entry: Entry, record: LatestRecord, value: Uint8Array | null, frontier: MerkleFrontier, out: PreparedParts, timestampField: number | bigint): Uint8Array {
     const separate = value !== null && value.length > VALUE_INLINE_BYTES_MAX;
-    const { row, entryBytes } = encodeVersionRow(entry, separate ? false : value, out.stampField);
-    out.ops.push({ type: "put", key: versionKey(operation.key, record.version), value: row });
-    if (separate) out.ops.push({ type: "put", key: valueKey(seq), value: value! });
-    const chunk = out.chunks.add(seq, { version: record.version, entryBytes });
+    const { row, entryBytes } = encodeVersionRow(entry, separate ? false : value, timestampField);
+    out.ops.push({ type: "put", key: versionKey(entry.key, record.version), value: row });
+    if (separate) out.ops.push({ type: "put", key: valueKey(entry.seq), value: value! });
+    const chunk = out.chunks.add(entry.seq, { version: record.version, entryBytes });
     if (chunk !== undefined) out.ops.push({ type: "put", key: chunk.key, value: chunk.row });
     const leaf = leafHash(this.hasher, entryBytes);
-    for (const node of this.#frontier.append(leaf)) {
+    for (const node of frontier.append(leaf)) {
       // Low nodes are not stored: they are recomputed from the stored entries they cover. A stored hash is
       // copied: a hasher may hand out views of a shared slab, which a stored row must not pin.
       if (node.level >= MERKLE_STORED_LEVEL_MIN) out.ops.push({ type: "put", key: merkleKey(node.level, node.index), value: node.hash.slice() });
     }
     out.entries.push(entry);
-    out.hot.push({ latest: record, timestampMs: out.stamp, contentType, value });
-    return { op: operation.op, key: operation.key, seq, version: record.version, leafHash: leaf, created };
+    out.hot.push({ latest: record, timestampMs: entry.timestampMs, contentType: entry.contentType, value });
+    return leaf;
   }
 }
 
@@ -263,9 +368,6 @@ interface PreparedParts {
   entries: Entry[];
   hot: HotRecord[];
   chunks: ChunkWriter;
-  /** The group's timestamp, and the same as its CBOR field (a BigInt for real clocks, made once per group). */
-  stamp: number;
-  stampField: number | bigint;
 }
 
 /** An operation that passed its preconditions: its new latest record, the one it replaces, and whether a put brings the key into existence. */

@@ -6,12 +6,14 @@
  */
 import { compareBytes, type KvPair, type Storage, StorageCorruptionError } from "../storage/index.ts";
 import { readKeyInteger, readKeyString } from "../storage/keys.ts";
-import { consistencyProof, inclusionProof, leafHash, nodeBegin, nodeEnd, nodeHash, rootAt, type Hasher, type NodeId, type NodeReader } from "../merkle/index.ts";
+import {
+  bytesEqual, consistencyProof, inclusionProof, leafHash, nodeBegin, nodeEnd, nodeHash, rootAt, type Hasher, type NodeId, type NodeReader,
+} from "../merkle/index.ts";
 import { decodeEntry, EntryDecodeError, type Entry } from "./entry.ts";
 import { KeyNotFoundError, SeqNotFoundError, TreeSizeError, VersionNotFoundError } from "./errors.ts";
 import {
   CHUNK_RANGE, chunkKey, decodeChunk, decodeVersionRow, MERKLE_STORED_LEVEL_MIN, merkleKey, valueKey, versionKey,
-  versionPrefixRange, versionRange, type LatestRecord, type VersionRow,
+  versionPrefixRange, versionRange, type ChunkItem, type LatestRecord, type VersionRow,
 } from "./records.ts";
 import { type CheckpointIssuer, type SignedCheckpoint } from "./checkpoints.ts";
 
@@ -48,6 +50,17 @@ export interface LogItem {
   entryBytes: Uint8Array;
   version: number;
   leafHash: Uint8Array;
+}
+
+/** An entry as another replica needs it to append it verbatim: its exact bytes, the key version it wrote, its value. */
+export interface DecidedEntry {
+  entryBytes: Uint8Array;
+  version: number;
+  /** The value of a put; null for a delete. */
+  value: Uint8Array | null;
+  /** Whether the source's chunk rows start a chunk at this entry, and end one after it (so a replica can lay out the same rows). */
+  chunkStart: boolean;
+  chunkEnd: boolean;
 }
 
 /** A page of results and the cursor of the next page (undefined when done). */
@@ -343,6 +356,44 @@ export class LedgerReader {
     return { items, next: to < this.#treeSize ? to : undefined };
   }
 
+  /**
+   * Entries from `from` (below the published tree size) with their values, in
+   * seq order: at most `limit` of them and, beyond the first, about
+   * `bytesMax` bytes of entries and values. Each value is re-checked against
+   * its entry's hash after reading it back.
+   */
+  async decidedEntries(from: number, options: { limit: number; bytesMax: number }): Promise<DecidedEntry[]> {
+    const end = Math.min(this.#treeSize, from + options.limit);
+    if (from >= end) return [];
+    // The budget is known from the entries (their sizeBytes) before any value is read; values are read in parallel.
+    const chosen: Array<{ item: LogItem; chunkStart: boolean; chunkEnd: boolean }> = [];
+    let bytes = 0;
+    for (const stored of await readEntries(this.storage, from, end)) {
+      const item = this.#logItem(from + chosen.length, stored);
+      chosen.push({ item, chunkStart: stored.chunkStart, chunkEnd: stored.chunkEnd });
+      bytes += item.entryBytes.length + item.entry.sizeBytes;
+      if (bytes >= options.bytesMax) break;
+    }
+    return Promise.all(chosen.map(async ({ item: { entry, entryBytes, version }, chunkStart, chunkEnd }): Promise<DecidedEntry> => {
+      if (entry.op !== "put") return { entryBytes, version, value: null, chunkStart, chunkEnd };
+      const stored = await this.storage.get(versionKey(entry.key, version));
+      if (stored === undefined) throw new StorageCorruptionError(`version ${version} of the key of entry ${entry.seq} is missing`);
+      const row = decodeVersionRow(stored);
+      const value = row.separate ? await this.#separateValue(entry) : row.value;
+      if (row.entry.seq !== entry.seq || value === null || !bytesEqual(this.hasher.sha256(value), entry.valueHash!)) {
+        throw new StorageCorruptionError(`the value of entry ${entry.seq} does not match its hash`);
+      }
+      return { entryBytes, version, value, chunkStart, chunkEnd };
+    }));
+  }
+
+  /** The last chunk row (the entries up to the tree size), if any. */
+  protected async lastChunk(): Promise<{ firstSeq: number; items: ChunkItem[] } | undefined> {
+    const last = await this.storage.scan({ ...CHUNK_RANGE, limit: 1, reverse: true });
+    if (last.length === 0) return undefined;
+    return { firstSeq: readKeyInteger(last[0]!.key, 1), items: decodeChunk(last[0]!.value) };
+  }
+
   #checkTreeSize(treeSize: number): void {
     if (!Number.isSafeInteger(treeSize) || treeSize < 0 || treeSize > this.#treeSize) {
       throw new TreeSizeError(`tree size ${treeSize} is not in [0, ${this.#treeSize}]`);
@@ -413,8 +464,8 @@ function sameKeyPart(a: Uint8Array, b: Uint8Array, versionAt: number): boolean {
   return true;
 }
 
-/** One entry as a chunk row holds it. */
-type ChunkEntry = { version: number; entryBytes: Uint8Array };
+/** One entry as a chunk row holds it, and whether it is the first or last of its row. */
+type ChunkEntry = ChunkItem & { chunkStart: boolean; chunkEnd: boolean };
 
 /** Entries [from, to) from the chunk rows that hold them; all must exist (a gap is corruption). */
 async function readEntries(storage: Storage, from: number, to: number): Promise<ChunkEntry[]> {
@@ -430,9 +481,9 @@ async function readEntries(storage: Storage, from: number, to: number): Promise<
     for (const row of rows) {
       const firstSeq = readKeyInteger(row.key, 1);
       if (firstSeq !== next) throw new StorageCorruptionError(`log chunk at seq ${firstSeq} where seq ${next} was expected`);
-      for (const item of decodeChunk(row.value)) {
-        if (next >= from && next < to) out.push(item);
-        next++;
+      const items = decodeChunk(row.value);
+      for (let i = 0; i < items.length; i++, next++) {
+        if (next >= from && next < to) out.push({ ...items[i]!, chunkStart: i === 0, chunkEnd: i === items.length - 1 });
       }
     }
     rows = [];

@@ -185,6 +185,14 @@ export class ChunkWriter {
   #items: ChunkItem[] = [];
   #bytes = 0;
 
+  /** Start empty, or extending a chunk already stored (which the next row then rewrites whole). */
+  constructor(resume?: { firstSeq: number; items: readonly ChunkItem[] }) {
+    if (resume === undefined || resume.items.length === 0) return;
+    this.#firstSeq = resume.firstSeq;
+    this.#items = [...resume.items];
+    for (const item of resume.items) this.#bytes += item.entryBytes.length;
+  }
+
   /** Add the entry at `seq`; returns a finished chunk row to store, if one closed. */
   add(seq: number, item: ChunkItem): { key: Uint8Array; row: Uint8Array } | undefined {
     if (this.#items.length === 0) this.#firstSeq = seq;

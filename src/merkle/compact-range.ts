@@ -54,6 +54,11 @@ export class MerkleFrontier {
     return new MerkleFrontier(hasher, size, nodes);
   }
 
+  /** An independent copy: appends to it leave this frontier unchanged. */
+  clone(): MerkleFrontier {
+    return new MerkleFrontier(this.#hasher, this.#size, this.#nodes.map((node) => ({ ...node })));
+  }
+
   /** Number of leaves appended so far. */
   get size(): number {
     return this.#size;

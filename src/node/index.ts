@@ -31,15 +31,38 @@ export interface WriteOptions {
 /** A member of the cluster as reported by status routes. */
 export interface MemberStatus {
   id: string;
+  /** host:port of its HTTP API. */
   address: string;
+  /** host:port (or URL) of its Raft port (cluster nodes). */
+  raftAddress?: string;
   role: "voter" | "learner";
   reachable: boolean;
+}
+
+/** Snapshots and log compaction of a cluster node, for status and metrics. */
+export interface SnapshotStatus {
+  /** Raft index of the snapshot this node would send (created here or installed). */
+  index: number;
+  /** First Raft index still in the log (everything before it was compacted). */
+  logFirstIndex: number;
+  /** A snapshot from the leader is being installed (its ledger entries pulled). */
+  installing: boolean;
+  created: number;
+  /** Snapshot messages delivered to followers. */
+  sent: number;
+  installed: number;
+  /** Entries streams this node served to others, to the end. */
+  streamsServed: number;
+  /** Failed attempts to pull a snapshot's entries (each is retried). */
+  installFailures: number;
+  lastInstallError?: string;
 }
 
 /** What `/cluster/status` reports. */
 export interface NodeStatus {
   nodeId: string;
-  role: "leader" | "follower" | "candidate" | "learner";
+  /** "removed": this node was removed from its cluster and takes no part in it any more. */
+  role: "leader" | "follower" | "candidate" | "learner" | "removed";
   term: number;
   leaderId: string | undefined;
   leaderAddress: string | undefined;
@@ -47,6 +70,29 @@ export interface NodeStatus {
   appliedIndex: number;
   treeSize: number;
   members: MemberStatus[];
+  /** Cluster nodes only. */
+  snapshot?: SnapshotStatus;
+}
+
+/** A member to add: its id and where it is reached. */
+export interface NewMember {
+  id: number;
+  clientAddress: string;
+  raftAddress: string;
+}
+
+/** Outcome of a membership change: whether it changed anything (false: already so), and the members after it. */
+export interface MembershipOutcome {
+  changed: boolean;
+  members: MemberStatus[];
+}
+
+/** Membership changes, on nodes that belong to a Raft cluster. */
+export interface MembershipAdmin {
+  /** Add a learner (promoted to voter by the leader once caught up); resolves once the change is applied on the leader. */
+  addMember(member: NewMember): Promise<MembershipOutcome>;
+  /** Remove a voter or learner (the leader itself included); resolves once applied on the leader. */
+  removeMember(id: number): Promise<MembershipOutcome>;
 }
 
 /** The seam between the HTTP API and whatever runs the ledger. */
@@ -66,6 +112,8 @@ export interface LedgerNode {
   status(): NodeStatus;
   /** Undefined when healthy; otherwise why the node cannot serve. */
   unhealthyReason(): string | undefined;
+  /** Present on nodes that can change cluster membership. */
+  readonly membership?: MembershipAdmin;
   /** Stop accepting writes, finish queued ones, close storage. */
   close(): Promise<void>;
 }
@@ -78,5 +126,26 @@ export class NodeUnavailableError extends LedgerError {
     readonly retryAfterSeconds = 1,
   ) {
     super("unavailable", message);
+  }
+}
+
+/** A membership change conflicts with the current membership (another change pending, an id in use or removed, the last voter). Maps to 409. */
+export class MembershipConflictError extends LedgerError {
+  constructor(message: string) {
+    super("membership_conflict", message);
+  }
+}
+
+/** Another membership change is still pending (the core allows one at a time): retry once it is applied. Maps to 409. */
+export class MembershipChangePendingError extends LedgerError {
+  constructor() {
+    super("change_pending", "another membership change is in progress (one at a time); retry once it is applied");
+  }
+}
+
+/** The member named by a membership change does not exist. Maps to 404. */
+export class MemberNotFoundError extends LedgerError {
+  constructor(id: number) {
+    super("member_not_found", `node ${id} is not a member of the cluster`);
   }
 }

@@ -12,6 +12,12 @@
  * IDEMPOTENCY_KEYS_MAX are kept or the oldest is older than
  * IDEMPOTENCY_RETENTION_MS before the applying entry's leader timestamp.
  * It never decides by the local clock.
+ *
+ * A Raft snapshot carries the whole table as of its index, rows verbatim and
+ * in apply order (`exportRows`), and a replica installing it replaces its own
+ * table with exactly that (`replaceOps`): any difference (a missing or extra
+ * key, another order) would make it decide later retries, and prune,
+ * differently from the others, and their ledgers would diverge.
  */
 import { cbor, cborUint } from "../ledger/entry.ts";
 import { KeyBuilder, Tag } from "../storage/keys.ts";
@@ -45,6 +51,25 @@ interface Remembered {
   timestampMs: number;
 }
 
+/** One stored record as a snapshot carries it: the key and the exact stored value bytes. */
+export interface IdempotencyRow {
+  key: string;
+  record: Uint8Array;
+}
+
+/** Where a record sits in apply order, or undefined when `row` is not a well-formed record. */
+export function idempotencyRowHead(row: IdempotencyRow): { index: number; position: number; timestampMs: number } | undefined {
+  if (!isIdempotencyKey(row.key)) return undefined;
+  try {
+    const head = decodeHead(row.record);
+    // The reply must decode too: a later retry with this key is answered from it.
+    forwardReplyFromWire((decodeWire(row.record) as unknown[])[3]);
+    return head;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The recorded idempotency keys, in apply order, mirrored in memory (timestamps only; replies stay in storage). */
 export class IdempotencyRecords {
   readonly #storage: Storage;
@@ -61,17 +86,33 @@ export class IdempotencyRecords {
   }
 
   static async open(storage: Storage, limits: IdempotencyLimits = DEFAULT_LIMITS): Promise<IdempotencyRecords> {
-    const rows: Array<{ key: string; index: number; position: number; timestampMs: number }> = [];
-    const end = recordPrefix().raw(0xff).build();
-    let start = recordPrefix().build();
-    for (;;) {
-      const page = await storage.scan({ start, end, limit: SCAN_LIMIT_MAX });
-      for (const { key, value } of page) rows.push({ key: keyFromRecordKey(key), ...decodeHead(value) });
-      if (page.length < SCAN_LIMIT_MAX) break;
-      start = new Uint8Array([...page[page.length - 1]!.key, 0]);
-    }
-    rows.sort((a, b) => a.index - b.index || a.position - b.position);
+    const rows = await readRows(storage);
     return new IdempotencyRecords(storage, limits, new Map(rows.map((row) => [row.key, { timestampMs: row.timestampMs }])));
+  }
+
+  /** Every stored record in apply order. Call only when nothing is unflushed (at the end of a Ready). */
+  async exportRows(): Promise<IdempotencyRow[]> {
+    if (this.#unflushed.size > 0) throw new Error("assertion: idempotency rows exported with unflushed records");
+    const rows = await readRows(this.#storage);
+    if (rows.length !== this.#order.size) throw new Error("assertion: stored idempotency records differ from the remembered ones");
+    return rows.map(({ key, record }) => ({ key, record }));
+  }
+
+  /**
+   * Replace the whole table with `rows` (a snapshot's, in apply order, each
+   * checked with idempotencyRowHead): deletes and puts go to `ops`, and the
+   * remembered order is replaced now (the caller commits `ops` or fail-stops).
+   */
+  replaceOps(rows: readonly IdempotencyRow[], ops: BatchOp[]): void {
+    for (const key of this.#order.keys()) ops.push({ type: "delete", key: recordKey(key) });
+    this.#order.clear();
+    this.#unflushed.clear();
+    for (const row of rows) {
+      const head = idempotencyRowHead(row);
+      if (head === undefined || this.#order.has(row.key)) throw new Error("assertion: a snapshot's idempotency rows were not checked");
+      ops.push({ type: "put", key: recordKey(row.key), value: row.record });
+      this.#order.set(row.key, { timestampMs: head.timestampMs });
+    }
   }
 
   /** The recorded reply for `key`, if it is remembered. */
@@ -112,6 +153,21 @@ export class IdempotencyRecords {
   get size(): number {
     return this.#order.size;
   }
+}
+
+/** Every stored record, sorted into apply order by (raftIndex, position). */
+async function readRows(storage: Storage): Promise<Array<{ key: string; record: Uint8Array; index: number; position: number; timestampMs: number }>> {
+  const rows: Array<{ key: string; record: Uint8Array; index: number; position: number; timestampMs: number }> = [];
+  const end = recordPrefix().raw(0xff).build();
+  let start = recordPrefix().build();
+  for (;;) {
+    const page = await storage.scan({ start, end, limit: SCAN_LIMIT_MAX });
+    for (const { key, value } of page) rows.push({ key: keyFromRecordKey(key), record: value, ...decodeHead(value) });
+    if (page.length < SCAN_LIMIT_MAX) break;
+    start = new Uint8Array([...page[page.length - 1]!.key, 0]);
+  }
+  rows.sort((a, b) => a.index - b.index || a.position - b.position);
+  return rows;
 }
 
 function keyFromRecordKey(bytes: Uint8Array): string {

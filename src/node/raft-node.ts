@@ -17,6 +17,14 @@
  * the leader (all commands of one event-loop turn in one request) and answers
  * once its own state has applied the entry. Reads:
  * ReadIndex, asked of the leader when this node is a follower.
+ *
+ * Membership: conf changes carry the added member's addresses; applying one
+ * updates the replicated member book (stored with the applied index) and the
+ * transport's peer set. The leader promotes a learner to voter once it has
+ * caught up. A node that learns it was removed stops campaigning and says so.
+ * Snapshots and compaction are in raft-snapshots.ts; a snapshot from the
+ * leader is installed inside its Ready, before that Ready's messages are
+ * sent, so the leader sees the node's progress only once it can apply.
  */
 import { type BatchOp, type Storage } from "../storage/index.ts";
 import { commandSizeBytes, validateCommand, type LedgerLimits, type WriteCommand } from "../ledger/commands.ts";
@@ -26,26 +34,30 @@ import {
   BatchTooLargeError, DeleteNotAllowedError, ImmutableKeyError, InvalidKeyError, InvalidRequestError, KeyNotFoundError,
   KeyTooLongError, LedgerError, PreconditionFailedError, ValueTooLargeError,
 } from "../ledger/errors.ts";
-import { NONE, ProposalDroppedError, RawNode, seededRandom, type Entry, type Message, type NodeId, type Ready } from "../raft/index.ts";
-import { FORWARDED_COMMANDS_MAX, PeerRequestError, type ForwardedWrite, type ForwardReply, type HttpTransport, type PeerHandler, type ReadIndexReply } from "../transport/index.ts";
+import {
+  decodeConfChange, NONE, ProposalDroppedError, RawNode, seededRandom, type ConfChange, type Entry, type Message, type NodeId, type Ready,
+} from "../raft/index.ts";
+import {
+  FORWARDED_COMMANDS_MAX, PeerRequestError, WireFormatError, type EntriesRequest, type ForwardedWrite, type ForwardReply, type HttpTransport,
+  type MemberInfo, type MembershipReply, type MembershipRequest, type PeerHandler, type ReadIndexReply,
+} from "../transport/index.ts";
 import { DEFAULT_WRITE_QUEUE_LIMITS, type WriteQueueLimits } from "./local-node.ts";
-import { appliedIndexOp, type RaftLogStorage } from "./raft-log-storage.ts";
+import { appliedIndexOp, membershipOp, type RaftLogStorage } from "./raft-log-storage.ts";
 import { decodeProposal, encodeProposal, type Proposal, type ProposedCommand } from "./proposal.ts";
-import { NodeUnavailableError, type Consistency, type LedgerNode, type MemberStatus, type NodeStatus, type WriteOptions, type WriteOutcome } from "./index.ts";
+import {
+  MemberNotFoundError, MembershipChangePendingError, MembershipConflictError, NodeUnavailableError, type Consistency, type LedgerNode, type MemberStatus, type MembershipAdmin,
+  type MembershipOutcome, type NewMember, type NodeStatus, type WriteOptions, type WriteOutcome,
+} from "./index.ts";
+import { encodeAddressContext, isMemberAddress, isMemberId, membershipAfter, type Membership } from "./members.ts";
+import { RaftSnapshots } from "./raft-snapshots.ts";
+import { decodeSnapshotState } from "./snapshot-state.ts";
+import { type EntriesStreamLimits } from "./entries-stream.ts";
 import { isIdempotencyKey, type IdempotencyRecords } from "./raft-idempotency.ts";
-
-/** A founding member of the cluster. */
-export interface RaftPeer {
-  id: NodeId;
-  /** host:port of its HTTP API. */
-  clientAddress: string;
-}
+import { ReadyLoop } from "./ready-loop.ts";
 
 /** Options of {@link RaftNode}. */
 export interface RaftNodeOptions {
   nodeId: NodeId;
-  /** Every member, this node included. */
-  peers: RaftPeer[];
   ledger: Ledger;
   storage: Storage;
   log: RaftLogStorage;
@@ -62,6 +74,12 @@ export interface RaftNodeOptions {
   requestTimeoutMs: number;
   commandLimits: LedgerLimits;
   limits?: WriteQueueLimits;
+  /** Applied entries between two snapshots, each followed by a log compaction. */
+  snapshotEntries: number;
+  /** Entries kept in the log behind a snapshot for followers slightly behind. */
+  compactionMarginEntries: number;
+  /** Limits of entries streams (snapshot installs), both directions. */
+  streamLimits?: EntriesStreamLimits;
   onFatal?: (error: unknown) => void;
 }
 
@@ -81,6 +99,15 @@ interface AppliedEntry {
   replayed: Set<number>;
 }
 
+/** What one `#prepareApply` produced, to be finished once its ops are durable. */
+interface AppliedBatch {
+  entries: AppliedEntry[];
+  /** The membership after the batch's conf changes; undefined when it had none. */
+  membership: Membership | undefined;
+  /** For each awaited membership change index: whether the entry applied there is that change. */
+  confOutcomes: Map<number, boolean>;
+}
+
 interface QueuedForward extends ForwardedWrite {
   /** Undefined: nothing reached the leader, so a retry is safe. */
   resolve: (reply: ForwardReply | undefined) => void;
@@ -95,7 +122,8 @@ interface QueuedProposal extends ProposedCommand {
 const REMOTE_ERROR_TYPES: Record<string, { prototype: LedgerError }> = {
   invalid_key: InvalidKeyError, key_too_long: KeyTooLongError, value_too_large: ValueTooLargeError, not_found: KeyNotFoundError,
   precondition_failed: PreconditionFailedError, immutable: ImmutableKeyError, delete_not_allowed: DeleteNotAllowedError,
-  invalid_request: InvalidRequestError, batch_too_large: BatchTooLargeError,
+  invalid_request: InvalidRequestError, batch_too_large: BatchTooLargeError, membership_conflict: MembershipConflictError,
+  change_pending: MembershipChangePendingError, member_not_found: MemberNotFoundError,
 };
 
 function remoteError(code: string, message: string): LedgerError {
@@ -109,12 +137,31 @@ function remoteError(code: string, message: string): LedgerError {
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 /** Poll interval while waiting for a leader to be known. */
 const LEADER_POLL_MS = 25;
+/** A learner is promoted to voter once its log is within this many entries of the leader's (checked on ticks). */
+export const LEARNER_PROMOTION_LAG_ENTRIES_MAX = 64;
+/** Most Raft addresses remembered for senders the member book does not name (yet); the oldest is forgotten first. */
+const LEARNED_ROUTES_MAX = 64;
+/** Most membership changes waiting to be applied on this leader (the core allows one pending; the rest wait briefly). */
+const CONF_WAITERS_MAX = 64;
+
+/** A membership change proposed here, waiting for its entry to be applied. */
+interface ConfWaiter {
+  term: number;
+  resolve: (outcome: "applied" | "lost" | "timeout") => void;
+}
 
 export class RaftNode implements LedgerNode, PeerHandler {
   readonly #options: RaftNodeOptions;
   readonly #limits: WriteQueueLimits;
   readonly #raw: RawNode;
-  readonly #addresses: Map<NodeId, string>;
+  /** The membership as of the applied index. */
+  #membership: Membership;
+  /** Raft addresses learned from peers' requests while this node belongs to no membership yet (joining). */
+  readonly #learnedRoutes = new Map<NodeId, string>();
+  #removed = false;
+  readonly #snapshots: RaftSnapshots;
+  readonly #installAbort = new AbortController();
+  readonly #confWaiters = new Map<number, ConfWaiter>();
   readonly #bootId = crypto.getRandomValues(new Uint32Array(2)).join("-");
   #requestCounter = 0;
   #appliedIndex: number;
@@ -130,30 +177,68 @@ export class RaftNode implements LedgerNode, PeerHandler {
   readonly #remoteReads = new Map<NodeId, Promise<ReadIndexReply | undefined>>();
   #appliedWaiters: Array<{ index: number; resolve: () => void }> = [];
   #ticker: ReturnType<typeof setInterval> | undefined;
-  #pumping: Promise<void> | undefined;
+  readonly #loop = new ReadyLoop({
+    hasWork: () => this.#options.log.installing !== undefined || this.#raw.hasReady(),
+    step: () => this.#step(),
+    stopped: () => this.#stopped(),
+    onError: (error) => this.#fail(error),
+  });
   #closed = false;
   #failure: unknown;
 
-  constructor(options: RaftNodeOptions) {
+  private constructor(options: RaftNodeOptions) {
     this.#options = options;
     this.#limits = options.limits ?? DEFAULT_WRITE_QUEUE_LIMITS;
-    this.#addresses = new Map(options.peers.map((peer) => [peer.id, peer.clientAddress]));
+    const { log } = options;
+    this.#membership = log.membership;
+    this.#removed = log.membership.removed.has(options.nodeId);
     const seed = (options.now() ^ (options.nodeId * 0x9e3779b1)) >>> 0;
     this.#raw = new RawNode(
       { id: options.nodeId, electionTicks: options.electionTicks, heartbeatTicks: options.heartbeatTicks, random: seededRandom(seed) },
-      options.log,
+      log,
     );
-    // The bootstrap snapshot (index 1) holds no ledger state; everything after it is replayed or skipped.
-    this.#appliedIndex = Math.max(options.log.appliedIndex, 1);
+    // The node's own snapshot stands at its applied index (the founding one, index 1, holds no ledger state).
+    // With an install pending the ledger is still below that snapshot: nothing is applied until it is finished.
+    this.#appliedIndex = log.installing !== undefined ? log.appliedIndex : Math.max(log.appliedIndex, log.snapshot().metadata.index);
+    this.#snapshots = new RaftSnapshots({
+      nodeId: options.nodeId, ledger: options.ledger, storage: options.storage, log, idempotency: options.idempotency,
+      transport: options.transport, snapshotEntries: options.snapshotEntries, compactionMarginEntries: options.compactionMarginEntries,
+      streamLimits: options.streamLimits, valueBytesMax: options.commandLimits.valueBytesMax, signal: this.#installAbort.signal,
+    });
+    options.transport.setPeers(this.#peerAddresses());
+    options.transport.setEventHandlers({
+      onSnapshotSent: (to, delivered) => {
+        this.#snapshots.noteSent(delivered);
+        this.#raw.reportSnapshot(to, delivered ? "finish" : "failure");
+        this.#kick();
+      },
+      onRemoved: () => this.#markRemoved(),
+    });
   }
 
-  /** Start ticking. */
+  /**
+   * Open a node over opened storage: unless an install is pending, the
+   * snapshot the core sends is made from live state at the applied index
+   * first, so a restarted leader with a compacted log can serve one at once.
+   */
+  static async open(options: RaftNodeOptions): Promise<RaftNode> {
+    const node = new RaftNode(options);
+    if (options.log.installing === undefined) await node.#snapshots.create(node.#appliedIndex, node.#membership);
+    return node;
+  }
+
+  /**
+   * Start ticking (and finish a snapshot install a restart interrupted, before any Ready). No ticks while an
+   * install is pending: a node that cannot apply must not campaign (as leader it would stall the cluster).
+   */
   start(): void {
     this.#ticker = setInterval(() => {
-      if (this.#stopped()) return;
+      if (this.#stopped() || this.#removed || this.#options.log.installing !== undefined) return;
       this.#raw.tick();
+      this.#maybePromote();
       this.#kick();
     }, this.#options.tickMs);
+    this.#kick();
   }
 
   get ledger(): Ledger {
@@ -170,25 +255,90 @@ export class RaftNode implements LedgerNode, PeerHandler {
     return undefined;
   }
 
+  /** Refusal of writes and linearizable reads: also when this node is no longer a member. */
+  #serviceRefusal(): NodeUnavailableError | undefined {
+    const refusal = this.#refusal();
+    if (refusal !== undefined || !this.#removed) return refusal;
+    return new NodeUnavailableError("this node was removed from the cluster; send requests to a member", 60);
+  }
+
+  #markRemoved(): void {
+    if (this.#removed) return;
+    this.#removed = true;
+    console.warn(`raft: node ${this.#options.nodeId} was removed from the cluster; it stops campaigning`);
+  }
+
   // ---- the Ready loop ----
 
   #kick(): void {
-    if (this.#pumping !== undefined || this.#stopped()) return;
-    this.#pumping = this.#pump().finally(() => {
-      this.#pumping = undefined;
-    });
+    this.#loop.kick();
   }
 
-  async #pump(): Promise<void> {
-    try {
-      while (!this.#stopped() && this.#raw.hasReady()) await this.#handleReady(this.#raw.ready());
-    } catch (error) {
-      this.#fail(error);
+  /** One step of the loop: a pending install first (only after a restart, with no Ready outstanding), else one Ready. */
+  async #step(): Promise<void> {
+    if (this.#options.log.installing !== undefined) {
+      await this.#finishInstall();
+      return;
+    }
+    await this.#handleReady(this.#raw.ready());
+    if (!this.#stopped()) await this.#snapshots.maybeCompact(this.#appliedIndex, this.#membership);
+  }
+
+  /**
+   * A Ready carrying the leader's snapshot (no committed entries, by the core's contract): store it with the
+   * log reset to it (the install record) and this Ready's entries and hard state; pull the ledger entries it
+   * names and finish the install; only then send the messages (so the leader counts this node's progress once it
+   * can apply) and advance. Closing midway leaves the install record, which a restart finishes.
+   */
+  async #handleSnapshotReady(ready: Ready): Promise<void> {
+    const log = this.#options.log;
+    const snapshot = ready.snapshot!;
+    if (ready.committedEntries.length > 0) throw new Error("assertion: a Ready with a snapshot and committed entries");
+    await this.#options.storage.commit([...log.installOps(snapshot), ...log.persistOps(ready.entries, ready.hardState)]);
+    log.markInstalling(snapshot);
+    log.markPersisted(ready.entries, ready.hardState);
+    await this.#finishInstall();
+    if (this.#stopped()) return;
+    this.#options.transport.send(ready.messages);
+    this.#afterSend(ready);
+    this.#raw.advance(ready);
+  }
+
+  async #finishInstall(): Promise<void> {
+    const installed = await this.#snapshots.finishInstall(() => this.#installSources());
+    if (installed === undefined) return;
+    this.#appliedIndex = installed.index;
+    this.#finishApply({ entries: [], membership: installed.membership, confOutcomes: new Map() });
+  }
+
+  /** Raft addresses to pull a snapshot's entries from: the leader first, then the snapshot's other members. */
+  #installSources(): string[] {
+    const snapshot = this.#options.log.installing!;
+    const { membership } = decodeSnapshotState(snapshot.data, snapshot.metadata.confState);
+    const lead = this.#raw.status().lead;
+    const sources = new Set<string>();
+    const leadAddress = membership.addresses.get(lead)?.raftAddress ?? this.#peerAddresses().get(lead);
+    if (leadAddress !== undefined) sources.add(leadAddress);
+    for (const [id, { raftAddress }] of [...membership.addresses].sort(([a], [b]) => a - b)) if (id !== this.#options.nodeId) sources.add(raftAddress);
+    return [...sources];
+  }
+
+  /** Read states and a lost leadership, once a Ready's messages are sent. */
+  #afterSend(ready: Ready): void {
+    if (ready.softState !== undefined && ready.softState.role !== "leader") {
+      // A deposed leader's pending reads will never be confirmed; their callers look for the new leader.
+      for (const batch of this.#readWaiters.values()) for (const waiter of batch) waiter(undefined);
+      this.#readWaiters.clear();
+    }
+    for (const state of ready.readStates) {
+      const key = contextKey(state.context);
+      for (const resolve of this.#readWaiters.get(key) ?? []) resolve(state.index);
+      this.#readWaiters.delete(key);
     }
   }
 
   async #handleReady(ready: Ready): Promise<void> {
-    if (ready.snapshot !== undefined) throw new Error("assertion: snapshots are not supported yet (no log compaction)");
+    if (ready.snapshot !== undefined) return this.#handleSnapshotReady(ready);
     const log = this.#options.log;
     // A leader may send appends while its own write is in flight (Raft thesis 10.2.1): the core counts the
     // leader's match at append time, but nothing it committed is applied before this Ready is durable, since
@@ -209,22 +359,13 @@ export class RaftNode implements LedgerNode, PeerHandler {
     log.markPersisted(ready.entries, ready.hardState);
     if (!sendEarly) this.#options.transport.send(ready.messages);
     this.#finishApply(applied);
-    if (ready.softState !== undefined && ready.softState.role !== "leader") {
-      // A deposed leader's pending reads will never be confirmed; their callers look for the new leader.
-      for (const batch of this.#readWaiters.values()) for (const waiter of batch) waiter(undefined);
-      this.#readWaiters.clear();
-    }
     if (late.length > 0) {
       const lateOps: BatchOp[] = [];
       const lateApplied = await this.#prepareApply(late, lateOps);
       if (lateOps.length > 0) await this.#options.storage.commit(lateOps);
       this.#finishApply(lateApplied);
     }
-    for (const state of ready.readStates) {
-      const key = contextKey(state.context);
-      for (const resolve of this.#readWaiters.get(key) ?? []) resolve(state.index);
-      this.#readWaiters.delete(key);
-    }
+    this.#afterSend(ready);
     this.#raw.advance(ready);
   }
 
@@ -233,20 +374,30 @@ export class RaftNode implements LedgerNode, PeerHandler {
    * `ops`. Publishing before `ops` is durable is safe: the entries are committed, so a restart replays them
    * into the same state; clients are answered only by `#finishApply`, after the commit.
    */
-  async #prepareApply(entries: readonly Entry[], ops: BatchOp[]): Promise<AppliedEntry[]> {
+  async #prepareApply(entries: readonly Entry[], ops: BatchOp[]): Promise<AppliedBatch> {
     const applied: AppliedEntry[] = [];
+    const confOutcomes = new Map<number, boolean>();
+    let membership: Membership | undefined;
     let last = this.#appliedIndex;
     for (const entry of entries) {
       if (entry.index <= last) continue;
       last = entry.index;
-      // No-ops and membership entries change no ledger state.
-      if (entry.type !== "normal" || entry.data.length === 0) continue;
+      const waiter = this.#confWaiters.get(entry.index);
+      if (waiter !== undefined) confOutcomes.set(entry.index, entry.type === "confChange" && entry.term === waiter.term);
+      if (entry.type === "confChange") {
+        // The core applies the same change to its tracker at advance(); the addresses ride in its context.
+        membership = membershipAfter(membership ?? this.#membership, decodeConfChange(entry.data));
+        continue;
+      }
+      // No-ops change no ledger state.
+      if (entry.data.length === 0) continue;
       const proposal = decodeProposal(entry.data);
       applied.push({ index: entry.index, proposal, ...await this.#applyProposal(entry.index, proposal, ops) });
     }
     if (last > this.#appliedIndex) ops.push(appliedIndexOp(last));
+    if (membership !== undefined) ops.push(membershipOp(membership));
     applied.push({ index: last, proposal: undefined, results: [], replayed: new Set() });
-    return applied;
+    return { entries: applied, membership, confOutcomes };
   }
 
   /**
@@ -294,9 +445,14 @@ export class RaftNode implements LedgerNode, PeerHandler {
   }
 
   /** Once the ops of `#prepareApply` are durable: advance the applied index and answer the waiting clients. */
-  #finishApply(applied: readonly AppliedEntry[]): void {
+  #finishApply(batch: AppliedBatch): void {
     this.#options.idempotency.flushed();
-    for (const { index, proposal, results, replayed } of applied) {
+    if (batch.membership !== undefined) this.#adoptMembership(batch.membership);
+    for (const [index, applied] of batch.confOutcomes) {
+      this.#confWaiters.get(index)?.resolve(applied ? "applied" : "lost");
+      this.#confWaiters.delete(index);
+    }
+    for (const { index, proposal, results, replayed } of batch.entries) {
       this.#appliedIndex = Math.max(this.#appliedIndex, index);
       results.forEach((result, i) => {
         const pending = this.#pending.get(proposal!.commands[i]!.requestId);
@@ -308,11 +464,33 @@ export class RaftNode implements LedgerNode, PeerHandler {
         else pending.resolve({ outcome: { applied: result.applied, treeSize: result.treeSize }, raftIndex: index });
       });
     }
+    for (const [index, waiter] of this.#confWaiters) {
+      if (index > this.#appliedIndex) continue;
+      // Passed without being seen (an install jumped over it): it is not known to have been applied.
+      waiter.resolve("lost");
+      this.#confWaiters.delete(index);
+    }
     if (this.#appliedWaiters.length > 0) {
       const ready = this.#appliedWaiters.filter((waiter) => waiter.index <= this.#appliedIndex);
       this.#appliedWaiters = this.#appliedWaiters.filter((waiter) => waiter.index > this.#appliedIndex);
       for (const waiter of ready) waiter.resolve();
     }
+  }
+
+  /** The membership as of the applied index changed: peers follow it; a removal of this node takes effect. */
+  #adoptMembership(membership: Membership): void {
+    this.#membership = membership;
+    // The book is authoritative for the members it names.
+    for (const id of [...this.#learnedRoutes.keys()]) if (membership.addresses.has(id) || membership.removed.has(id)) this.#learnedRoutes.delete(id);
+    this.#options.transport.setPeers(this.#peerAddresses());
+    if (membership.removed.has(this.#options.nodeId)) this.#markRemoved();
+  }
+
+  /** Raft addresses of every peer: the member book, plus routes learned from senders it does not name yet. */
+  #peerAddresses(): Map<NodeId, string> {
+    const peers = new Map<NodeId, string>(this.#learnedRoutes);
+    for (const [id, { raftAddress }] of this.#membership.addresses) if (id !== this.#options.nodeId) peers.set(id, raftAddress);
+    return peers;
   }
 
   #fail(error: unknown): void {
@@ -334,7 +512,7 @@ export class RaftNode implements LedgerNode, PeerHandler {
     const write: ForwardedWrite = options.idempotencyKey === undefined ? { command } : { command, idempotencyKey: options.idempotencyKey };
     const deadline = this.#options.now() + this.#options.leaderWaitMs;
     for (;;) {
-      const refusal = this.#refusal();
+      const refusal = this.#serviceRefusal();
       if (refusal !== undefined) throw refusal;
       const lead = this.#raw.status().lead;
       if (lead === this.#options.nodeId) return (await this.#proposeLocal(write)).outcome;
@@ -469,6 +647,8 @@ export class RaftNode implements LedgerNode, PeerHandler {
     const refusal = this.#refusal();
     if (refusal !== undefined) throw refusal;
     if (consistency === "stale") return;
+    const removed = this.#serviceRefusal();
+    if (removed !== undefined) throw removed;
     const deadline = this.#options.now() + this.#options.leaderWaitMs;
     const index = await this.#readIndexAnywhere(deadline);
     if (!(await this.#waitApplied(index, deadline))) {
@@ -541,16 +721,187 @@ export class RaftNode implements LedgerNode, PeerHandler {
     });
   }
 
+  // ---- membership ----
+
+  /** Membership changes for the HTTP API: forwarded to the leader when this node is not it. */
+  readonly membership: MembershipAdmin = {
+    addMember: (member: NewMember) => this.#changeAnywhere({ kind: "add", id: member.id, clientAddress: member.clientAddress, raftAddress: member.raftAddress }),
+    removeMember: (id: number) => this.#changeAnywhere({ kind: "remove", id }),
+  };
+
+  async #changeAnywhere(request: MembershipRequest): Promise<MembershipOutcome> {
+    const deadline = this.#options.now() + this.#options.leaderWaitMs;
+    for (;;) {
+      const refusal = this.#serviceRefusal();
+      if (refusal !== undefined) throw refusal;
+      const lead = this.#raw.status().lead;
+      let reply: MembershipReply | undefined;
+      if (lead === this.#options.nodeId) reply = await this.#changeLocal(request);
+      else if (lead !== NONE) reply = await this.#forwardChange(lead, request);
+      if (reply?.kind === "refused") throw remoteError(reply.code, reply.message);
+      if (reply?.kind === "done") {
+        const members = reply.members.map((info): MemberStatus => ({
+          id: String(info.id), address: info.clientAddress, raftAddress: info.raftAddress, role: info.role, reachable: this.#reachable(info.id),
+        }));
+        return { changed: reply.changed, members };
+      }
+      if (this.#options.now() >= deadline) throw new NodeUnavailableError("no Raft leader is known; retry later", 1);
+      await sleep(LEADER_POLL_MS);
+    }
+  }
+
+  /** Forward a change to the leader; undefined when nothing reached it (a retry is safe). */
+  async #forwardChange(lead: NodeId, request: MembershipRequest): Promise<MembershipReply | undefined> {
+    try {
+      return await this.#options.transport.forwardMembership(lead, request, this.#options.requestTimeoutMs);
+    } catch (error) {
+      if (isConnectionRefused(error)) return undefined;
+      throw new NodeUnavailableError(`forwarding the membership change to leader ${lead} failed (its outcome is unknown): ${(error as Error).message}`, 1);
+    }
+  }
+
+  /**
+   * On the leader: check `request` against the applied membership, propose it (the core allows one pending
+   * change) and answer once it is applied here. Adding a member that is already there with the same addresses
+   * changes nothing (a retried join succeeds).
+   */
+  async #changeLocal(request: MembershipRequest): Promise<MembershipReply> {
+    const lead = this.#raw.status().lead;
+    if (lead !== this.#options.nodeId) return { kind: "notLeader", leaderId: lead };
+    const checked = this.#checkChange(request);
+    if (checked.kind !== "propose") return checked.reply;
+    if (this.#confWaiters.size >= CONF_WAITERS_MAX) return refused(new NodeUnavailableError("too many membership changes waiting; retry later"));
+    try {
+      this.#raw.proposeConfChange(checked.change);
+    } catch (error) {
+      if (!(error instanceof ProposalDroppedError)) throw error;
+      return dropReply(error);
+    }
+    const { lastIndex: index, term } = this.#raw.status();
+    this.#kick();
+    const outcome = await this.#waitConfApplied(index, term);
+    if (outcome === "timeout") return refused(new NodeUnavailableError(`the membership change was not applied within ${this.#options.requestTimeoutMs} ms; its outcome is unknown`));
+    if (outcome === "lost") return refused(new NodeUnavailableError("leadership changed before the membership change committed; check /cluster/members and retry"));
+    return { kind: "done", changed: true, members: this.#memberInfos() };
+  }
+
+  #checkChange(request: MembershipRequest): { kind: "propose"; change: ConfChange } | { kind: "answer"; reply: MembershipReply } {
+    const answer = (reply: MembershipReply) => ({ kind: "answer" as const, reply });
+    const { id } = request;
+    const { confState, addresses, removed } = this.#membership;
+    const isMember = confState.voters.includes(id) || confState.learners.includes(id);
+    if (!isMemberId(id)) return answer(refused(new InvalidRequestError(`a member id is an integer in [1, 2^31], got ${id}`)));
+    if (request.kind === "remove") {
+      if (!isMember) return answer(refused(new MemberNotFoundError(id)));
+      return { kind: "propose", change: { type: "removeNode", nodeId: id } };
+    }
+    const member = { clientAddress: request.clientAddress, raftAddress: request.raftAddress };
+    if (!isMemberAddress(member.clientAddress) || !isMemberAddress(member.raftAddress)) {
+      return answer(refused(new InvalidRequestError("client_address and raft_address must be host:port or an http(s) URL")));
+    }
+    if (removed.has(id)) return answer(refused(new MembershipConflictError(`node ${id} was removed from the cluster; a removed id is never admitted again (use a new id)`)));
+    if (isMember) {
+      const known = addresses.get(id);
+      if (known?.clientAddress === member.clientAddress && known.raftAddress === member.raftAddress) {
+        return answer({ kind: "done", changed: false, members: this.#memberInfos() });
+      }
+      return answer(refused(new MembershipConflictError(`node ${id} is already a member with other addresses; remove it first`)));
+    }
+    return { kind: "propose", change: { type: "addLearner", nodeId: id, context: encodeAddressContext(member) } };
+  }
+
+  /** Resolves once the entry at `index` is applied: "applied" when it is the change proposed in `term`. */
+  #waitConfApplied(index: number, term: number): Promise<"applied" | "lost" | "timeout"> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#confWaiters.delete(index);
+        resolve("timeout");
+      }, this.#options.requestTimeoutMs);
+      this.#confWaiters.set(index, {
+        term,
+        resolve: (outcome) => {
+          clearTimeout(timer);
+          resolve(outcome);
+        },
+      });
+    });
+  }
+
+  /** On ticks, as leader: promote the first learner whose log is within LEARNER_PROMOTION_LAG_ENTRIES_MAX of ours. */
+  #maybePromote(): void {
+    const status = this.#raw.status();
+    if (status.role !== "leader" || status.confState.learners.length === 0) return;
+    for (const id of status.confState.learners) {
+      const progress = status.progress.get(id);
+      if (progress === undefined || progress.state !== "replicate" || progress.match + LEARNER_PROMOTION_LAG_ENTRIES_MAX < status.lastIndex) continue;
+      try {
+        this.#raw.proposeConfChange({ type: "addVoter", nodeId: id });
+      } catch (error) {
+        // Another change is pending, or leadership is moving: the next tick tries again.
+        if (!(error instanceof ProposalDroppedError)) throw error;
+      }
+      return;
+    }
+  }
+
+  #memberInfos(): MemberInfo[] {
+    const { confState, addresses } = this.#membership;
+    const info = (id: NodeId, role: MemberInfo["role"]): MemberInfo => ({
+      id, role, clientAddress: addresses.get(id)?.clientAddress ?? "", raftAddress: addresses.get(id)?.raftAddress ?? "",
+    });
+    return [...confState.voters.map((id) => info(id, "voter")), ...confState.learners.map((id) => info(id, "learner"))];
+  }
+
   // ---- the peer port ----
 
-  receive(messages: Message[]): void {
+  /**
+   * Step messages from a peer (it has the cluster secret). A removed sender is told so (410). A sender missing
+   * from the member book may be one admitted after this node's applied index (this node is joining, or catching
+   * up from a snapshot older than the sender's admission): its address is taken from the request so this node
+   * can answer. A snapshot's data is checked here, before the core sees it.
+   */
+  receive(messages: Message[], senderAddress: string | undefined): void {
     if (this.#stopped()) throw new PeerRequestError(503, "node is stopping");
     for (const message of messages) {
       if (message.to !== this.#options.nodeId) throw new PeerRequestError(400, `message for node ${message.to} sent to node ${this.#options.nodeId}`);
-      if (!this.#addresses.has(message.from)) throw new PeerRequestError(400, `message from unknown node ${message.from}`);
+      if (this.#membership.removed.has(message.from)) throw new PeerRequestError(410, `node ${message.from} was removed from the cluster`);
+      if (message.snapshot !== undefined) {
+        try {
+          decodeSnapshotState(message.snapshot.data, message.snapshot.metadata.confState);
+        } catch (error) {
+          if (error instanceof WireFormatError) throw new PeerRequestError(400, error.message);
+          throw error;
+        }
+      }
+    }
+    const from = messages[0]?.from;
+    if (from !== undefined && !this.#membership.addresses.has(from) && senderAddress !== undefined && isMemberAddress(senderAddress)
+      && messages.every((message) => message.from === from) && this.#learnedRoutes.get(from) !== senderAddress) {
+      this.#learnedRoutes.delete(from);
+      this.#learnedRoutes.set(from, senderAddress);
+      for (const id of this.#learnedRoutes.keys()) {
+        if (this.#learnedRoutes.size <= LEARNED_ROUTES_MAX) break;
+        this.#learnedRoutes.delete(id);
+      }
+      this.#options.transport.setPeers(this.#peerAddresses());
     }
     for (const message of messages) this.#raw.step(message);
     this.#kick();
+  }
+
+  changeMembership(request: MembershipRequest): Promise<MembershipReply> {
+    if (this.#stopped()) throw new PeerRequestError(503, "node is stopping");
+    // The forwarding node checked these already (HTTP validation); anything else is a malformed request.
+    if (!isMemberId(request.id)) throw new PeerRequestError(400, `member id ${request.id} is not in [1, 2^31]`);
+    if (request.kind === "add" && (!isMemberAddress(request.clientAddress) || !isMemberAddress(request.raftAddress))) {
+      throw new PeerRequestError(400, "member addresses must be host:port or an http(s) URL");
+    }
+    return this.#changeLocal(request);
+  }
+
+  streamEntries(request: EntriesRequest): ReadableStream<Uint8Array> {
+    if (this.#stopped()) throw new PeerRequestError(503, "node is stopping");
+    return this.#snapshots.serve(request);
   }
 
   forwardWrites(writes: ForwardedWrite[]): Promise<ForwardReply[]> {
@@ -591,34 +942,44 @@ export class RaftNode implements LedgerNode, PeerHandler {
   status(): NodeStatus {
     const raft = this.#raw.status();
     const self = this.#options.nodeId;
-    const learner = raft.confState.learners.includes(self);
-    const role = raft.role === "leader" ? "leader" : raft.role === "follower" ? (learner ? "learner" : "follower") : "candidate";
-    const reachableMs = 2 * this.#options.electionTicks * this.#options.tickMs;
-    const member = (id: NodeId, memberRole: MemberStatus["role"]): MemberStatus => ({
-      id: String(id),
-      address: this.#addresses.get(id) ?? "",
-      role: memberRole,
-      reachable: id === self || this.#options.now() - this.#options.transport.lastSuccessMs(id) <= reachableMs,
-    });
+    const learner = this.#membership.confState.learners.includes(self);
+    const role = this.#removed ? "removed"
+      : raft.role === "leader" ? "leader" : raft.role === "follower" ? (learner ? "learner" : "follower") : "candidate";
     return {
       nodeId: String(self),
       role,
       term: raft.term,
       leaderId: raft.lead === NONE ? undefined : String(raft.lead),
-      leaderAddress: raft.lead === NONE ? undefined : this.#addresses.get(raft.lead),
+      leaderAddress: raft.lead === NONE ? undefined : this.#membership.addresses.get(raft.lead)?.clientAddress,
       commitIndex: raft.commit,
       appliedIndex: this.#appliedIndex,
       treeSize: this.ledger.treeSize,
-      members: [
-        ...raft.confState.voters.map((id) => member(id, "voter")),
-        ...raft.confState.learners.map((id) => member(id, "learner")),
-      ],
+      members: this.#memberStatuses(),
+      snapshot: this.#snapshots.status(),
     };
+  }
+
+  /** Whether this node heard from `id` within two election timeouts (itself: always). */
+  #reachable(id: NodeId): boolean {
+    const reachableMs = 2 * this.#options.electionTicks * this.#options.tickMs;
+    return id === this.#options.nodeId || this.#options.now() - this.#options.transport.lastSuccessMs(id) <= reachableMs;
+  }
+
+  #memberStatuses(): MemberStatus[] {
+    const member = (id: NodeId, role: MemberStatus["role"]): MemberStatus => {
+      const addresses = this.#membership.addresses.get(id);
+      const status: MemberStatus = { id: String(id), address: addresses?.clientAddress ?? "", role, reachable: this.#reachable(id) };
+      if (addresses !== undefined) status.raftAddress = addresses.raftAddress;
+      return status;
+    };
+    const { voters, learners } = this.#membership.confState;
+    return [...voters.map((id) => member(id, "voter")), ...learners.map((id) => member(id, "learner"))];
   }
 
   unhealthyReason(): string | undefined {
     if (this.#failure !== undefined) return `storage failure: ${String(this.#failure)}`;
     if (this.#closed) return "shutting down";
+    if (this.#removed) return "removed from the cluster";
     return undefined;
   }
 
@@ -630,6 +991,7 @@ export class RaftNode implements LedgerNode, PeerHandler {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#installAbort.abort();
     clearInterval(this.#ticker);
     clearTimeout(this.#proposalFlush);
     clearTimeout(this.#forwardFlush);
@@ -638,7 +1000,7 @@ export class RaftNode implements LedgerNode, PeerHandler {
     this.#forwardQueue.clear();
     for (const { requestId } of this.#proposalQueue) this.#rejectPending(requestId, refusal);
     this.#proposalQueue = [];
-    while (this.#pumping !== undefined) await this.#pumping;
+    await this.#loop.idle();
     for (const requestId of [...this.#pending.keys()]) this.#rejectPending(requestId, refusal);
     this.#options.transport.close();
     await this.#options.storage.close();
@@ -655,6 +1017,25 @@ function resultOfReply(reply: ForwardReply): CommandResult {
   if (reply.kind === "applied") return { ok: true, applied: reply.applied, treeSize: reply.treeSize };
   if (reply.kind === "refused") return { ok: false, error: remoteError(reply.code, reply.message) };
   throw new Error("assertion: an idempotency record holds a notLeader reply");
+}
+
+function refused(error: LedgerError): MembershipReply {
+  return { kind: "refused", code: error.code, message: error.message };
+}
+
+/** What a client is told when the core drops a membership proposal. */
+function dropReply(error: ProposalDroppedError): MembershipReply {
+  switch (error.reason) {
+    case "confChangePending":
+      return refused(new MembershipChangePendingError());
+    case "invalidConfChange":
+      return refused(new MembershipConflictError("the last voter cannot be removed"));
+    case "notLeader":
+    case "removed":
+      return { kind: "notLeader", leaderId: error.leader };
+    default:
+      return refused(new NodeUnavailableError(`the leader cannot take a membership change now (${error.reason}); retry`));
+  }
 }
 
 function isConnectionRefused(error: unknown): boolean {

@@ -5,7 +5,7 @@
 export { RawNode, type RaftStatus, type RawNodeConfig } from './raw-node.ts';
 export { MemoryRaftStorage, type RaftStorage } from './storage.ts';
 export { resolveRaftConfig, seededRandom, RAFT_CONFIG_DEFAULTS, type RaftConfig, type TestingKnobs } from './config.ts';
-export { encodeConfChange, decodeConfChange } from './conf-change.ts';
+export { CONF_CHANGE_CONTEXT_BYTES_MAX, confStateAfter, decodeConfChange, encodeConfChange } from './conf-change.ts';
 export {
   CompactedError, UnavailableError, ProposalDroppedError, RaftAssertionError, type DropReason,
 } from './errors.ts';

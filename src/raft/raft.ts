@@ -6,7 +6,7 @@
  * Leader-only behaviour lives in leader.ts.
  */
 import type { RaftConfig } from './config.ts';
-import { decodeConfChange } from './conf-change.ts';
+import { confStateAfter, decodeConfChange } from './conf-change.ts';
 import { assert, ProposalDroppedError } from './errors.ts';
 import {
   appendEntries, bcastAppend, leaderMaybeCommit, stepLeader, tickLeader,
@@ -340,23 +340,18 @@ export class Raft {
     bcastAppend(this);
   }
 
-  #changeMembership({ type, nodeId }: ConfChange): void {
+  #changeMembership(change: ConfChange): void {
     const tracker = this.tracker;
-    if (type === 'removeNode') {
-      tracker.voters.delete(nodeId);
-      tracker.learners.delete(nodeId);
+    const next = confStateAfter(tracker.confState(), change);
+    tracker.voters = new Set(next.voters);
+    tracker.learners = new Set(next.learners);
+    const { nodeId } = change;
+    if (!tracker.voters.has(nodeId) && !tracker.learners.has(nodeId)) {
       tracker.progress.delete(nodeId);
       if (this.leadTransferee === nodeId) this.leadTransferee = NONE;
       return;
     }
-    // Demoting a voter to learner is not supported: a stale addLearner is ignored.
-    if (type === 'addLearner' && tracker.voters.has(nodeId)) return;
-    const isLearner = type === 'addLearner';
-    if (isLearner) tracker.learners.add(nodeId);
-    else {
-      tracker.learners.delete(nodeId);
-      tracker.voters.add(nodeId);
-    }
+    const isLearner = tracker.learners.has(nodeId);
     const progress = tracker.progress.get(nodeId);
     if (progress) progress.isLearner = isLearner;
     else tracker.addProgress(nodeId, this.log.lastIndex() + 1);

@@ -36,10 +36,14 @@ export interface ConfState {
   learners: NodeId[];
 }
 
-/** A single-node membership change; one may be pending (proposed, unapplied) at a time. */
+/**
+ * A single-node membership change; one may be pending (proposed, unapplied) at a time.
+ * `context` is opaque to the core and replicated with the change (at most 4096 bytes).
+ */
 export interface ConfChange {
   type: 'addLearner' | 'addVoter' | 'removeNode';
   nodeId: NodeId;
+  context?: Uint8Array;
 }
 
 /** Describes the log prefix a snapshot replaces. */

@@ -220,3 +220,85 @@ export function decodeReadIndexReply(bytes: Uint8Array): ReadIndexReply {
   check(Array.isArray(raw) && raw.length === 2 && (raw[0] === 0 || raw[0] === 2) && isUint(raw[1]), "read-index reply");
   return raw[0] === 0 ? { kind: "index", index: raw[1] } : { kind: "notLeader", leaderId: raw[1] };
 }
+
+/** A membership change a follower forwards to the leader. */
+export type MembershipRequest =
+  | { kind: "add"; id: number; clientAddress: string; raftAddress: string }
+  | { kind: "remove"; id: number };
+
+/** A member as a membership reply lists it. */
+export interface MemberInfo {
+  id: number;
+  clientAddress: string;
+  raftAddress: string;
+  role: "voter" | "learner";
+}
+
+/** The leader's answer to a membership change: applied (or already so), refused, or not the leader. */
+export type MembershipReply =
+  | { kind: "done"; changed: boolean; members: MemberInfo[] }
+  | { kind: "refused"; code: string; message: string }
+  | { kind: "notLeader"; leaderId: number };
+
+/** Longest address or message string in a membership body. */
+const MEMBERSHIP_TEXT_CHARS_MAX = 1024;
+/** Most members a membership reply lists. */
+const MEMBERS_MAX = 1024;
+const isText = (value: unknown): value is string => typeof value === "string" && value.length <= MEMBERSHIP_TEXT_CHARS_MAX;
+
+/** A follower's forwarded membership change: [1, id, clientAddress, raftAddress] or [2, id]. */
+export function encodeMembershipRequest(request: MembershipRequest): Uint8Array {
+  return cbor.encode(request.kind === "add" ? [1, u(request.id), request.clientAddress, request.raftAddress] : [2, u(request.id)]);
+}
+
+/** Decode a forwarded membership change; the node checks ids and addresses further. */
+export function decodeMembershipRequest(bytes: Uint8Array): MembershipRequest {
+  const raw = decodeWire(bytes);
+  check(Array.isArray(raw) && isUint(raw[1]) && raw[1] > 0, "membership request");
+  if (raw[0] === 1 && raw.length === 4 && isText(raw[2]) && isText(raw[3])) return { kind: "add", id: raw[1], clientAddress: raw[2], raftAddress: raw[3] };
+  check(raw[0] === 2 && raw.length === 2, "membership request");
+  return { kind: "remove", id: raw[1] };
+}
+
+/** The leader's answer: [0, changed, [[id, client, raft, 1 voter | 2 learner], ...]], [1, code, message] or [2, leaderId]. */
+export function encodeMembershipReply(reply: MembershipReply): Uint8Array {
+  if (reply.kind === "done") {
+    return cbor.encode([0, reply.changed, reply.members.map((m) => [u(m.id), m.clientAddress, m.raftAddress, m.role === "voter" ? 1 : 2])]);
+  }
+  if (reply.kind === "refused") return cbor.encode([1, reply.code, reply.message]);
+  return cbor.encode([2, u(reply.leaderId)]);
+}
+
+/** Decode and check a membership reply from the leader. */
+export function decodeMembershipReply(bytes: Uint8Array): MembershipReply {
+  const raw = decodeWire(bytes);
+  check(Array.isArray(raw), "membership reply");
+  if (raw[0] === 0 && raw.length === 3 && typeof raw[1] === "boolean" && Array.isArray(raw[2]) && raw[2].length <= MEMBERS_MAX) {
+    const members = raw[2].map((m: unknown): MemberInfo => {
+      check(Array.isArray(m) && m.length === 4 && isUint(m[0]) && isText(m[1]) && isText(m[2]) && (m[3] === 1 || m[3] === 2), "member");
+      return { id: m[0], clientAddress: m[1], raftAddress: m[2], role: m[3] === 1 ? "voter" : "learner" };
+    });
+    return { kind: "done", changed: raw[1], members };
+  }
+  if (raw[0] === 1 && raw.length === 3 && isText(raw[1]) && isText(raw[2])) return { kind: "refused", code: raw[1], message: raw[2] };
+  check(raw[0] === 2 && raw.length === 2 && isUint(raw[1]), "membership reply");
+  return { kind: "notLeader", leaderId: raw[1] };
+}
+
+/** A request for ledger entries [fromSeq, toSeq) as a stream (a snapshot install's catch-up). */
+export interface EntriesRequest {
+  fromSeq: number;
+  toSeq: number;
+}
+
+/** An entries stream request: [fromSeq, toSeq]. */
+export function encodeEntriesRequest(request: EntriesRequest): Uint8Array {
+  return cbor.encode([u(request.fromSeq), u(request.toSeq)]);
+}
+
+/** Decode and check an entries stream request (fromSeq <= toSeq). */
+export function decodeEntriesRequest(bytes: Uint8Array): EntriesRequest {
+  const raw = decodeWire(bytes);
+  check(Array.isArray(raw) && raw.length === 2 && isUint(raw[0]) && isUint(raw[1]) && raw[0] <= raw[1], "entries request");
+  return { fromSeq: raw[0], toSeq: raw[1] };
+}

@@ -7,23 +7,46 @@
  *
  * Messages are fire-and-forget (Raft retries what is lost): per peer at most
  * one POST is in flight and everything queued meanwhile goes in the next one.
+ * A snapshot message travels in a POST of its own, and its delivery is
+ * reported (the core must hear how a snapshot send ended). Every request
+ * names the sender's Raft address in a header, so a node whose member book
+ * does not name the sender yet (a joining node, or one catching up from an
+ * old snapshot) can answer it.
+ *
+ * The peer set changes with the membership (`setPeers`). A peer answering
+ * 410 says this node was removed from the cluster.
  */
 import { sha256 } from "@noble/hashes/sha2.js";
 import { type Message, type NodeId } from "../raft/index.ts";
 import { type WriteCommand } from "../ledger/commands.ts";
 import { cbor } from "../ledger/entry.ts";
 import {
-  decodeForwardReplies, decodeForwardRequest, decodeMessages, decodeReadIndexReply, encodeForwardReplies, encodeForwardRequest,
-  encodeMessages, encodeReadIndexReply, MESSAGES_PER_BATCH_MAX, WireFormatError, type ForwardedWrite, type ForwardReply, type ReadIndexReply,
+  decodeEntriesRequest, decodeForwardReplies, decodeForwardRequest, decodeMembershipReply, decodeMembershipRequest, decodeMessages,
+  decodeReadIndexReply, encodeEntriesRequest, encodeForwardReplies, encodeForwardRequest, encodeMembershipReply, encodeMembershipRequest,
+  encodeMessages, encodeReadIndexReply, MESSAGES_PER_BATCH_MAX, WireFormatError, type EntriesRequest, type ForwardedWrite, type ForwardReply,
+  type MembershipReply, type MembershipRequest, type ReadIndexReply,
 } from "./codec.ts";
 
-export { FORWARDED_COMMANDS_MAX, WireFormatError, type ForwardedWrite, type ForwardReply, type ReadIndexReply } from "./codec.ts";
+export {
+  FORWARDED_COMMANDS_MAX, WireFormatError, type EntriesRequest, type ForwardedWrite, type ForwardReply, type MemberInfo, type MembershipReply,
+  type MembershipRequest, type ReadIndexReply,
+} from "./codec.ts";
 
 /** Paths on the Raft port. */
-export const RAFT_PATHS = { messages: "/raft/v1/messages", forward: "/raft/v1/forward", readIndex: "/raft/v1/read-index" } as const;
+export const RAFT_PATHS = {
+  messages: "/raft/v1/messages",
+  forward: "/raft/v1/forward",
+  readIndex: "/raft/v1/read-index",
+  membership: "/raft/v1/membership",
+  entries: "/raft/v1/entries",
+} as const;
+/** Header naming the sender's Raft address (host:port or URL) on every peer request. */
+export const SENDER_ADDRESS_HEADER = "x-scribe-raft-address";
 /** Most messages queued for one peer while its previous POST is in flight; beyond it new ones are dropped. */
 const QUEUED_MESSAGES_MAX = 50_000;
 const CBOR_TYPE = "application/cbor";
+/** Length-prefixed CBOR frames (see src/node/entries-stream.ts). */
+const ENTRIES_STREAM_TYPE = "application/vnd.scribe.entries";
 const encoder = new TextEncoder();
 
 /** Base URL for an address given as `host:port` or a full `http(s)://` URL. */
@@ -49,6 +72,16 @@ export interface HttpTransportOptions {
   requestTimeoutMs: number;
   /** Clock for reachability; injected so tests control time. */
   now: () => number;
+  /** This node's Raft address, sent with every request. */
+  selfAddress?: string;
+}
+
+/** What the transport tells its node (set once by the node with `setEventHandlers`). */
+export interface TransportEvents {
+  /** How the POST carrying a snapshot message to `to` ended (delivered = the peer accepted it). */
+  onSnapshotSent(to: NodeId, delivered: boolean): void;
+  /** A peer answered 410: it knows this node was removed from the cluster. */
+  onRemoved(by: NodeId): void;
 }
 
 interface PeerQueue {
@@ -62,12 +95,29 @@ interface PeerQueue {
 export class HttpTransport {
   readonly #options: HttpTransportOptions;
   readonly #peers = new Map<NodeId, PeerQueue>();
+  #events: TransportEvents | undefined;
   #closed = false;
 
   constructor(options: HttpTransportOptions) {
     this.#options = options;
-    for (const [id, address] of options.peers) this.#peers.set(id, { url: peerUrl(address), queued: [], sending: false, lastSuccessMs: -Infinity });
+    this.setPeers(options.peers);
   }
+
+  /** Replace the peer set (self excluded): new peers are added, gone ones dropped with their queues, moved ones re-addressed. */
+  setPeers(peers: ReadonlyMap<NodeId, string>): void {
+    for (const id of [...this.#peers.keys()]) if (!peers.has(id)) this.#peers.delete(id);
+    for (const [id, address] of peers) {
+      const peer = this.#peers.get(id);
+      if (peer === undefined) this.#peers.set(id, { url: peerUrl(address), queued: [], sending: false, lastSuccessMs: -Infinity });
+      else peer.url = peerUrl(address);
+    }
+  }
+
+  /** Tell `events` about snapshot deliveries and removals (the node calls this once). */
+  setEventHandlers(events: TransportEvents): void {
+    this.#events = events;
+  }
+
 
   /** Queue `messages` for their peers; unknown peers and overflow are dropped (Raft retries). */
   send(messages: readonly Message[]): void {
@@ -84,26 +134,32 @@ export class HttpTransport {
     peer.sending = true;
     try {
       while (peer.queued.length > 0 && !this.#closed) {
-        const batch = peer.queued.splice(0, MESSAGES_PER_BATCH_MAX);
+        const batch = peer.queued.splice(0, nextBatchLength(peer.queued));
+        let delivered = false;
         try {
           const response = await this.#post(peer.url + RAFT_PATHS.messages, encodeMessages(batch), this.#options.requestTimeoutMs);
           await response.body?.cancel();
+          delivered = response.ok;
           if (response.ok) peer.lastSuccessMs = this.#options.now();
+          if (response.status === 410) this.#events?.onRemoved(batch[0]!.to);
         } catch {
           // Lost messages are Raft's normal case: heartbeats and retries resend what matters.
         }
+        if (batch[0]!.type === "snap") this.#events?.onSnapshotSent(batch[0]!.to, delivered);
       }
     } finally {
       peer.sending = false;
     }
   }
 
-  #post(url: string, body: Uint8Array, timeoutMs: number): Promise<Response> {
+  #post(url: string, body: Uint8Array, timeoutMs: number | AbortSignal): Promise<Response> {
+    const headers: Record<string, string> = { "Content-Type": CBOR_TYPE, Authorization: `Bearer ${this.#options.secret}` };
+    if (this.#options.selfAddress !== undefined) headers[SENDER_ADDRESS_HEADER] = this.#options.selfAddress;
     return fetch(url, {
       method: "POST",
       body: body as Uint8Array<ArrayBuffer>,
-      headers: { "Content-Type": CBOR_TYPE, Authorization: `Bearer ${this.#options.secret}` },
-      signal: AbortSignal.timeout(timeoutMs),
+      headers,
+      signal: typeof timeoutMs === "number" ? AbortSignal.timeout(timeoutMs) : timeoutMs,
     });
   }
 
@@ -127,6 +183,25 @@ export class HttpTransport {
     return decodeReadIndexReply(await this.#call(to, RAFT_PATHS.readIndex, cbor.encode(null), timeoutMs));
   }
 
+  /** Ask peer `to` (the leader) to make a membership change and answer once it is applied there. */
+  async forwardMembership(to: NodeId, request: MembershipRequest, timeoutMs: number): Promise<MembershipReply> {
+    return decodeMembershipReply(await this.#call(to, RAFT_PATHS.membership, encodeMembershipRequest(request), timeoutMs));
+  }
+
+  /**
+   * Open a stream of ledger entries [fromSeq, toSeq) from the Raft port at
+   * `address` (any member holding them). The caller reads and checks the
+   * body and owns `signal` (its timeouts). Rejects unless the peer answers 200.
+   */
+  async streamEntries(address: string, request: EntriesRequest, signal: AbortSignal): Promise<ReadableStream<Uint8Array>> {
+    const response = await this.#post(peerUrl(address) + RAFT_PATHS.entries, encodeEntriesRequest(request), signal);
+    if (!response.ok || response.body === null) {
+      const text = await response.text().catch(() => "");
+      throw new Error(`peer ${address} answered ${response.status} to an entries stream: ${text.slice(0, 200)}`);
+    }
+    return response.body;
+  }
+
   /** Time of the last successful exchange with `peer`, or -Infinity. */
   lastSuccessMs(peer: NodeId): number {
     return this.#peers.get(peer)?.lastSuccessMs ?? -Infinity;
@@ -137,14 +212,26 @@ export class HttpTransport {
   }
 }
 
+/** Messages up to (not including) the first snapshot message, or the snapshot message alone. */
+function nextBatchLength(queued: readonly Message[]): number {
+  const limit = Math.min(queued.length, MESSAGES_PER_BATCH_MAX);
+  if (queued[0]!.type === "snap") return 1;
+  for (let i = 1; i < limit; i++) if (queued[i]!.type === "snap") return i;
+  return limit;
+}
+
 /** What the Raft port serves; implemented by the Raft node. */
 export interface PeerHandler {
-  /** Step validated messages from a peer. */
-  receive(messages: Message[]): void;
+  /** Step validated messages from a peer, sent from Raft address `senderAddress` (the header, if present). */
+  receive(messages: Message[], senderAddress: string | undefined): void;
   /** Propose writes forwarded by a follower and answer, one reply per write, once applied here. */
   forwardWrites(writes: ForwardedWrite[]): Promise<ForwardReply[]>;
   /** Confirm leadership and return the commit index a follower must apply before reading. */
   readIndex(): Promise<ReadIndexReply>;
+  /** Make a membership change forwarded by a follower (leader only) and answer once applied. */
+  changeMembership(request: MembershipRequest): Promise<MembershipReply>;
+  /** Stream ledger entries [fromSeq, toSeq); throws PeerRequestError(409) when this node does not hold them. */
+  streamEntries(request: EntriesRequest): ReadableStream<Uint8Array>;
 }
 
 /** Options of {@link createPeerHandler}. */
@@ -178,10 +265,15 @@ export function createPeerHandler(options: PeerServerOptions): (request: Request
       const body = new Uint8Array(await request.arrayBuffer());
       if (body.length > options.bodyBytesMax) return plain(413, "body too large");
       if (path === RAFT_PATHS.messages) {
-        options.handler.receive(decodeMessages(body));
+        options.handler.receive(decodeMessages(body), request.headers.get(SENDER_ADDRESS_HEADER) ?? undefined);
         return new Response(null, { status: 204 });
       }
       if (path === RAFT_PATHS.forward) return cborResponse(encodeForwardReplies(await options.handler.forwardWrites(decodeForwardRequest(body))));
+      if (path === RAFT_PATHS.membership) return cborResponse(encodeMembershipReply(await options.handler.changeMembership(decodeMembershipRequest(body))));
+      if (path === RAFT_PATHS.entries) {
+        const stream = options.handler.streamEntries(decodeEntriesRequest(body));
+        return new Response(stream, { status: 200, headers: { "Content-Type": ENTRIES_STREAM_TYPE } });
+      }
       return cborResponse(encodeReadIndexReply(await options.handler.readIndex()));
     } catch (error) {
       if (error instanceof WireFormatError) return plain(400, error.message);
@@ -192,9 +284,9 @@ export function createPeerHandler(options: PeerServerOptions): (request: Request
   };
 }
 
-/** A peer request refused for a reason the handler names (e.g. a message for another node). */
+/** A peer request refused for a reason the handler names (e.g. a message for another node; 410: the sender was removed). */
 export class PeerRequestError extends Error {
-  constructor(readonly status: 400 | 409 | 503, message: string) {
+  constructor(readonly status: 400 | 409 | 410 | 503, message: string) {
     super(message);
     this.name = "PeerRequestError";
   }

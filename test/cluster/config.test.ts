@@ -1,6 +1,7 @@
 /** The [cluster] config section: validated as a whole, absent = single node. */
 import { describe, expect, test } from "bun:test";
-import { ConfigError, envLayer, resolveConfig } from "../../src/config/index.ts";
+import { readFile } from "node:fs/promises";
+import { ConfigError, envLayer, parseConfigFile, resolveConfig } from "../../src/config/index.ts";
 
 const peers = [1, 2, 3].map((id) => ({ id, client_address: `127.0.0.1:800${id}`, raft_address: `127.0.0.1:900${id}` }));
 const base = { node: { id: "2" }, network: { raft_port: 9002 }, cluster: { secret: "0123456789abcdef", peers } };
@@ -12,10 +13,37 @@ describe("[cluster] config", () => {
 
   test("a valid section gets its defaults", () => {
     const config = resolveConfig(base);
-    expect(config.cluster!.peers.length).toBe(3);
+    expect(config.cluster!.peers!.length).toBe(3);
     expect(config.cluster!.leader_wait_ms).toBe(3000);
     expect(config.cluster!.request_timeout_ms).toBe(10_000);
     expect(config.consensus.tick_ms).toBe(100);
+  });
+
+  test("snapshot and compaction keys have defaults and ranges", () => {
+    const config = resolveConfig(base);
+    expect(config.consensus.snapshot_entries).toBe(10_000);
+    expect(config.consensus.compaction_margin_entries).toBe(1000);
+    expect(resolveConfig(base, { consensus: { snapshot_entries: 50, compaction_margin_entries: 0 } }).consensus.snapshot_entries).toBe(50);
+    expect(() => resolveConfig(base, { consensus: { snapshot_entries: 0 } })).toThrow(/snapshot_entries/);
+    expect(() => resolveConfig(base, { consensus: { compaction_margin_entries: -1 } })).toThrow(/compaction_margin_entries/);
+  });
+
+  test("a joining node needs no peers, but a numeric id and a raft port", () => {
+    const joiner = { node: { id: "4", raft_address: "10.0.0.4:9004" }, network: { raft_port: 9004 }, cluster: { secret: "0123456789abcdef" } };
+    const config = resolveConfig(joiner);
+    expect(config.cluster!.peers).toBeUndefined();
+    expect(config.node.raft_address).toBe("10.0.0.4:9004");
+    expect(() => resolveConfig(joiner, { node: { id: "node-4" } })).toThrow(/node.id must be an integer/);
+    expect(() => resolveConfig(joiner, { node: { id: "0" } })).toThrow(/node.id must be an integer/);
+  });
+
+  test("the tutorial's node configs are valid: three founders and a joiner without peers", async () => {
+    for (const n of [1, 2, 3, 4]) {
+      const name = `config-node${n}.toml`;
+      const config = resolveConfig(parseConfigFile(await readFile(new URL(`../../${name}`, import.meta.url), "utf8"), name));
+      expect(config.node.id).toBe(String(n));
+      expect(config.cluster!.peers?.length).toBe(n === 4 ? undefined : 3);
+    }
   });
 
   test("the secret may come from SCRIBE_CLUSTER_SECRET", () => {
