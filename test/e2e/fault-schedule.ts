@@ -3,8 +3,9 @@
  * from a seed alone, and the code that inflicts one step on a TestCluster and
  * undoes it. Each step starts from a whole, healed cluster with an agreed
  * leader (waiting for one is also a liveness check), inflicts one fault —
- * kill -9 of the leader or a follower, SIGSTOP of the leader for longer than
- * an election timeout, isolating the leader, cutting both links between two
+ * kill -9 of the leader, of a follower or of every node at once, SIGSTOP of
+ * the leader for longer than an election timeout or of a follower, isolating
+ * the leader, cutting both links between two
  * nodes, cutting one link one way, delaying links, or isolating a follower
  * until it lags and killing the leader the moment it is back (so the laggard
  * may stand for election) — holds it, undoes it (restart, SIGCONT, heal) and
@@ -21,7 +22,9 @@ import { Random } from "../sim/random.ts";
 export type Fault =
   | { kind: "kill-leader"; downMs: number }
   | { kind: "kill-follower"; downMs: number; pick: number }
+  | { kind: "kill-all"; downMs: number }
   | { kind: "pause-leader"; pausedMs: number }
+  | { kind: "pause-follower"; pausedMs: number; pick: number }
   | { kind: "isolate-leader"; mode: CutMode; heldMs: number }
   | { kind: "partition-pair"; mode: CutMode; heldMs: number; withLeader: boolean; pick: number }
   | { kind: "one-way-cut"; mode: CutMode; heldMs: number; fromLeader: boolean; pick: number }
@@ -53,16 +56,23 @@ const between = (random: Random, [min, max]: readonly [number, number]) => Math.
 
 function nextFault(random: Random, timing: ScheduleTiming): Fault {
   const mode = (): CutMode => (random.chance(0.5) ? "refuse" : "blackhole");
+  const [pausesMin, pausesMax] = PAUSE_ELECTION_TIMEOUTS;
+  const pauseMs = () => Math.round(timing.electionTimeoutMaxMs * (pausesMin + random.float() * (pausesMax - pausesMin)));
   const kind = random.pick([
-    "kill-leader", "kill-follower", "pause-leader", "isolate-leader", "partition-pair", "one-way-cut", "delay-links", "kill-leader-after-lag",
+    "kill-leader", "kill-follower", "kill-all", "pause-leader", "pause-follower",
+    "isolate-leader", "partition-pair", "one-way-cut", "delay-links", "kill-leader-after-lag",
   ] as const);
   switch (kind) {
     case "kill-leader":
       return { kind, downMs: between(random, DOWN_MS) };
     case "kill-follower":
       return { kind, downMs: between(random, DOWN_MS), pick: random.int(0, 99) };
+    case "kill-all":
+      return { kind, downMs: between(random, DOWN_MS) };
     case "pause-leader":
-      return { kind, pausedMs: Math.round(timing.electionTimeoutMaxMs * (PAUSE_ELECTION_TIMEOUTS[0] + random.float() * (PAUSE_ELECTION_TIMEOUTS[1] - PAUSE_ELECTION_TIMEOUTS[0]))) };
+      return { kind, pausedMs: pauseMs() };
+    case "pause-follower":
+      return { kind, pausedMs: pauseMs(), pick: random.int(0, 99) };
     case "isolate-leader":
       return { kind, mode: mode(), heldMs: between(random, HELD_MS) };
     case "partition-pair":
@@ -77,8 +87,8 @@ function nextFault(random: Random, timing: ScheduleTiming): Fault {
 }
 
 function faultMs(fault: Fault): number {
-  if (fault.kind === "kill-leader" || fault.kind === "kill-follower") return fault.downMs;
-  if (fault.kind === "pause-leader") return fault.pausedMs;
+  if (fault.kind === "kill-leader" || fault.kind === "kill-follower" || fault.kind === "kill-all") return fault.downMs;
+  if (fault.kind === "pause-leader" || fault.kind === "pause-follower") return fault.pausedMs;
   if (fault.kind === "kill-leader-after-lag") return fault.heldMs + fault.downMs;
   return fault.heldMs;
 }
@@ -124,12 +134,21 @@ export async function runStep(cluster: TestCluster, step: Step, options: { leade
       options.log(`restarted node ${victim}`);
       break;
     }
-    case "pause-leader":
-      cluster.sigstop(leader);
-      await hold(`SIGSTOP node ${leader}`, fault.pausedMs);
-      cluster.sigcont(leader);
-      options.log(`SIGCONT node ${leader}`);
+    case "kill-all":
+      await Promise.all(cluster.ids.map((id) => cluster.kill9(id)));
+      await hold("kill -9 every node", fault.downMs);
+      await Promise.all(cluster.ids.map((id) => cluster.restart(id)));
+      options.log("restarted every node");
       break;
+    case "pause-leader":
+    case "pause-follower": {
+      const paused = fault.kind === "pause-leader" ? leader : others[fault.pick % others.length]!;
+      cluster.sigstop(paused);
+      await hold(`SIGSTOP node ${paused}`, fault.pausedMs);
+      cluster.sigcont(paused);
+      options.log(`SIGCONT node ${paused}`);
+      break;
+    }
     case "isolate-leader":
       proxy.isolate(leader, fault.mode);
       await hold(`isolate node ${leader} (${fault.mode})`, fault.heldMs);
