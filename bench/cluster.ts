@@ -11,13 +11,13 @@
  */
 import autocannon from "autocannon";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { formatSignerKey, generateSigner } from "../src/checkpoint/index.ts";
-import { startNode, type NodeProcess } from "../test/helpers/process.ts";
+import { TestCluster } from "../test/helpers/process-cluster.ts";
+import { until } from "../test/helpers/poll.ts";
+import { freePort } from "../test/helpers/process.ts";
 
 const { values } = parseArgs({
   args: process.argv.slice(2),
@@ -30,7 +30,6 @@ const SECONDS = Number(values.seconds ?? 10);
 const CONNECTIONS = Number(values.connections ?? 64);
 const STORAGE = values.storage ?? "sqlite";
 const VALUE = "v".repeat(100);
-const SECRET = "bench-cluster-secret";
 /** How long the cluster (or etcd) may take to elect a leader. */
 const LEADER_WAIT_MS = 20_000;
 
@@ -72,66 +71,24 @@ async function load(urls: string[], request: LoadRequest): Promise<Figures> {
   };
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + LEADER_WAIT_MS;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
 const row = (name: string, figures: Figures, versus?: Figures) =>
   `| ${name} | ${figures.requestsPerSecond.toLocaleString("en-US")} | ${figures.p50Ms} | ${figures.p99Ms} | ${versus ? `${(figures.requestsPerSecond / Math.max(1, versus.requestsPerSecond)).toFixed(2)}x` : ""} | ${figures.non2xx} |`;
 
 // ---- Scribe ----
 
-async function benchScribe(dir: string): Promise<Record<string, Figures>> {
-  const keyFile = join(dir, "cluster.key");
-  await writeFile(keyFile, `${formatSignerKey(generateSigner("bench"))}\n`, { mode: 0o600 });
-  const ports = await Promise.all(Array.from({ length: 6 }, freePort));
-  const peers = [1, 2, 3].map((id) => ({ id, client: ports[id - 1]!, raft: ports[id + 2]! }));
-  const peerLines = peers.map((p) => `  { id = ${p.id}, client_address = "127.0.0.1:${p.client}", raft_address = "127.0.0.1:${p.raft}" },`);
-  const nodes: NodeProcess[] = [];
+async function benchScribe(): Promise<Record<string, Figures>> {
+  const cluster = await TestCluster.start({ storage: STORAGE });
   try {
-    for (const peer of peers) {
-      const configPath = join(dir, `node${peer.id}.toml`);
-      await writeFile(configPath, [
-        `[node]\nid = "${peer.id}"\ndata_dir = "${join(dir, `node${peer.id}`)}"`,
-        `[network]\nlisten_addr = "127.0.0.1"\nclient_port = ${peer.client}\nraft_port = ${peer.raft}`,
-        `[storage]\nadapter = "${STORAGE}"`,
-        `[ledger]\nsigning_key_file = "${keyFile}"`,
-        `[cluster]\nsecret = "${SECRET}"\npeers = [\n${peerLines.join("\n")}\n]`,
-      ].join("\n\n"));
-    }
-    nodes.push(...await Promise.all(peers.map((peer) => startNode(["--config", join(dir, `node${peer.id}.toml`)]))));
-    const urls = peers.map((p) => `http://127.0.0.1:${p.client}`);
-    const leaderId = await until("a Scribe leader", async () => {
-      const body = await (await fetch(`${urls[0]}/cluster/leader`)).json();
-      return body.leaderId === undefined ? undefined : Number(body.leaderId);
-    });
-    const leaderUrl = urls[leaderId - 1]!;
+    const leaderId = await cluster.waitForLeader({ deadlineMs: LEADER_WAIT_MS });
+    const urls = cluster.ids.map((id) => cluster.url(id, ""));
     const put = (prefix: string): LoadRequest => ({ method: "PUT", path: (n) => `/v1/kv/${prefix}-${n}`, body: () => VALUE });
     const writesAll = await load(urls, put("all"));
-    const writesLeader = await load([leaderUrl], put("lead"));
+    const writesLeader = await load([cluster.url(leaderId, "")], put("lead"));
     const written = Math.max(1, writesLeader.requestsPerSecond * SECONDS);
     const readsAll = await load(urls, { method: "GET", path: (n) => `/v1/kv/lead-${(n * 7919) % written}` });
     return { writesAll, writesLeader, readsAll };
   } finally {
-    for (const node of nodes) node.child.kill("SIGTERM");
-    await Promise.all(nodes.map((node) => node.exited));
+    await cluster.close();
   }
 }
 
@@ -164,7 +121,7 @@ async function benchEtcd(binary: string, dir: string): Promise<Record<string, Fi
     await until("an etcd leader", async () => {
       const response = await fetch(`${urls[0]}/v3/kv/put`, { method: "POST", body: JSON.stringify({ key: base64("ping"), value: base64("x") }) });
       return response.ok ? true : undefined;
-    });
+    }, LEADER_WAIT_MS, 100);
     const json = { "Content-Type": "application/json" };
     const put = (prefix: string): LoadRequest => ({
       method: "POST", path: () => "/v3/kv/put", headers: json,
@@ -183,9 +140,9 @@ async function benchEtcd(binary: string, dir: string): Promise<Record<string, Fi
   }
 }
 
-const dir = await mkdtemp(join(tmpdir(), "scribe-bench-cluster-"));
+const dir = await mkdtemp(join(tmpdir(), "scribe-bench-etcd-"));
 try {
-  const scribe = await benchScribe(dir);
+  const scribe = await benchScribe();
   const binary = etcdBinary();
   const etcd = binary === undefined ? undefined : await benchEtcd(binary, dir);
   const runtime = process.versions.bun ? `bun ${process.versions.bun}` : `node ${process.versions.node}`;

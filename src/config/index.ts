@@ -6,9 +6,12 @@
  */
 import { parse as parseToml } from "smol-toml";
 import * as v from "valibot";
+import { isMemberAddress } from "../node/members.ts";
 
 const port = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(65535));
 const positive = v.pipe(v.number(), v.integer(), v.minValue(1));
+/** A member address as the membership book stores it: host:port with a port in 1..65535, or an http(s) URL. */
+const memberAddress = v.pipe(v.string(), v.check(isMemberAddress, "must be host:port (port 1-65535) or an http(s) URL"));
 const id = v.pipe(v.union([v.string(), v.number()]), v.transform(String), v.regex(/^[A-Za-z0-9_.-]{1,64}$/, "must be 1-64 of A-Z a-z 0-9 _ . -"));
 
 const ConfigSchema = v.strictObject({
@@ -81,9 +84,9 @@ const ConfigSchema = v.strictObject({
         v.array(v.strictObject({
           id: v.pipe(positive, v.maxValue(2 ** 31)),
           /** host:port of the member's HTTP API (used for leader reports). */
-          client_address: v.pipe(v.string(), v.minLength(1)),
+          client_address: memberAddress,
           /** host:port (or URL) of the member's Raft port. */
-          raft_address: v.pipe(v.string(), v.minLength(1)),
+          raft_address: memberAddress,
         })),
         v.minLength(1),
         v.maxLength(64),

@@ -58,6 +58,9 @@ describe("[cluster] config", () => {
     ["duplicate peer ids", { cluster: { secret: "0123456789abcdef", peers: [peers[0], peers[0], peers[1]] } }, /distinct/],
     ["heartbeat not below election", { consensus: { heartbeat_timeout: 10, election_timeout: 10 } }, /heartbeat_timeout/],
     ["an unknown key", { cluster: { secret: "0123456789abcdef", peers, extra: 1 } }, /cluster/],
+    // The member book refuses these when read back, so a node started with one could never restart.
+    ["a raft address with port 0", { cluster: { secret: "0123456789abcdef", peers: [peers[0], { ...peers[1]!, raft_address: "127.0.0.1:0" }, peers[2]] } }, /raft_address/],
+    ["a client address that is not host:port", { cluster: { secret: "0123456789abcdef", peers: [peers[0], { ...peers[1]!, client_address: "localhost" }, peers[2]] } }, /client_address/],
   ])("refuses %s", (_name, override, message) => {
     const layer = structuredClone(base) as Record<string, Record<string, unknown>>;
     for (const [section, values] of Object.entries(override)) layer[section] = { ...layer[section], ...values };

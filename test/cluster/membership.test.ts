@@ -6,12 +6,12 @@
  * may be pending; hostile request bodies change nothing.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { TestCluster, until } from "../helpers/cluster.ts";
+import { InProcessCluster, until } from "../helpers/in-process-cluster.ts";
 
-let cluster: TestCluster;
+let cluster: InProcessCluster;
 
 beforeAll(async () => {
-  cluster = await TestCluster.found([1, 2, 3]);
+  cluster = await InProcessCluster.found([1, 2, 3]);
   await cluster.leader();
 });
 
@@ -163,7 +163,7 @@ describe("membership with every founder gone", () => {
     // Node 4 joins from the founders' snapshot (index 1: founders only) and then leads alone once they are
     // removed, before it ever takes a snapshot of its own; node 5 then joins from that same old snapshot,
     // whose member book names only removed nodes and not the leader it must follow.
-    const other = await TestCluster.found([1, 2, 3]);
+    const other = await InProcessCluster.found([1, 2, 3]);
     try {
       await other.leader();
       expect((await other.put(1, "x", "1")).status).toBe(201);

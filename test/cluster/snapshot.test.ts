@@ -10,17 +10,17 @@
  * after compaction comes back with the same state.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { CLUSTER_SECRET, TestCluster, until, type PeerWrap } from "../helpers/cluster.ts";
+import { CLUSTER_SECRET, InProcessCluster, until, type PeerWrap } from "../helpers/in-process-cluster.ts";
 import { cbor, decodeCbor, decodeEntry, encodeEntry } from "../../src/ledger/entry.ts";
 import { Tag } from "../../src/storage/keys.ts";
 import { type Storage } from "../../src/storage/index.ts";
 
 const WRITES = 300;
 const CHUNK_ENTRIES = 16;
-let cluster: TestCluster;
+let cluster: InProcessCluster;
 
 beforeAll(async () => {
-  cluster = await TestCluster.found([1, 2, 3], {
+  cluster = await InProcessCluster.found([1, 2, 3], {
     consensus: { snapshot_entries: 50, compaction_margin_entries: 10 },
     streamLimits: { chunkEntriesMax: CHUNK_ENTRIES, chunkBytesMax: 64 * 1024, idleTimeoutMs: 3_000 },
   });
@@ -295,7 +295,7 @@ describe("snapshots and log compaction", () => {
 
 describe("a voter installing a snapshot", () => {
   test("does not campaign while it cannot apply, and finishes once a peer serves it", async () => {
-    const small = await TestCluster.found([1, 2, 3], {
+    const small = await InProcessCluster.found([1, 2, 3], {
       consensus: { snapshot_entries: 20, compaction_margin_entries: 5 },
       streamLimits: { chunkEntriesMax: 4, chunkBytesMax: 64 * 1024, idleTimeoutMs: 3_000 },
     });

@@ -1,5 +1,6 @@
-/** Spawning real node processes for end-to-end tests. */
+/** Spawning real node processes for end-to-end tests and benchmarks, and finding free ports for them. */
 import { spawn, type ChildProcess } from "node:child_process";
+import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 
 export const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -43,6 +44,18 @@ export function startNode(args: string[], options: { command?: string[]; env?: R
     exited.then((code) => {
       clearTimeout(timer);
       reject(new Error(`node exited (${code}) before listening; output:\n${output}`));
+    });
+  });
+}
+
+/** A loopback port the OS just handed out (bound, then released; another process could take it meanwhile). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
     });
   });
 }

@@ -11,6 +11,7 @@ import { resolveConfig } from "../../src/config/index.ts";
 import { openClusterServer, type ClusterServer } from "../../src/server.ts";
 import { type Storage } from "../../src/storage/index.ts";
 import { type EntriesStreamLimits } from "../../src/node/entries-stream.ts";
+import { until as pollUntil } from "./poll.ts";
 import { testSigner } from "./server.ts";
 
 export const CLUSTER_SECRET = "in-process-test-cluster-secret";
@@ -35,37 +36,31 @@ function durable(storage: Storage): Storage {
   return { ...storage, close: async () => {} };
 }
 
-/** Poll `probe` until it returns a value (not undefined), or fail after `deadlineMs`. */
-export async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, deadlineMs = DEADLINE_MS): Promise<T> {
-  const deadline = Date.now() + deadlineMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+/** Poll `probe` until it returns a value (not undefined), or fail after `deadlineMs` (test/helpers/poll.ts). */
+export function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, deadlineMs = DEADLINE_MS): Promise<T> {
+  return pollUntil(what, probe, deadlineMs, 10);
 }
 
 export const clientAddress = (id: number) => `127.0.0.1:${10_000 + id}`;
 
-export interface TestClusterOptions {
+export interface InProcessClusterOptions {
   /** [consensus] overrides (snapshot_entries, compaction_margin_entries, ...). */
   consensus?: Record<string, unknown>;
   streamLimits?: EntriesStreamLimits;
 }
 
-export class TestCluster {
+export class InProcessCluster {
   readonly members = new Map<number, TestMember>();
-  readonly #options: TestClusterOptions;
+  readonly #options: InProcessClusterOptions;
   #founders: Array<{ id: number; client_address: string; raft_address: string }> = [];
 
-  private constructor(options: TestClusterOptions) {
+  private constructor(options: InProcessClusterOptions) {
     this.#options = options;
   }
 
   /** Found a cluster of `ids` and start every member. */
-  static async found(ids: number[], options: TestClusterOptions = {}): Promise<TestCluster> {
-    const cluster = new TestCluster(options);
+  static async found(ids: number[], options: InProcessClusterOptions = {}): Promise<InProcessCluster> {
+    const cluster = new InProcessCluster(options);
     for (const id of ids) await cluster.#createMember(id, false);
     cluster.#founders = ids.map((id) => ({ id, client_address: clientAddress(id), raft_address: cluster.raftAddress(id) }));
     for (const id of ids) await cluster.start(id);
