@@ -16,9 +16,8 @@
  * The peer set changes with the membership (`setPeers`). A peer answering
  * 410 says this node was removed from the cluster.
  */
-import { sha256 } from "@noble/hashes/sha2.js";
+import { defaultHasher } from "../merkle/index.ts";
 import { type Message, type NodeId } from "../raft/index.ts";
-import { type WriteCommand } from "../ledger/commands.ts";
 import { cbor } from "../ledger/entry.ts";
 import {
   decodeEntriesRequest, decodeForwardReplies, decodeForwardRequest, decodeMembershipReply, decodeMembershipRequest, decodeMessages,
@@ -54,13 +53,20 @@ export function peerUrl(address: string): string {
   return /^https?:\/\//.test(address) ? address.replace(/\/+$/, "") : `http://${address}`;
 }
 
-/** Constant-time equality of two secrets (compares their SHA-256 digests, so lengths leak nothing either). */
-export function secretsEqual(a: string, b: string): boolean {
-  const left = sha256(encoder.encode(a));
-  const right = sha256(encoder.encode(b));
-  let diff = 0;
-  for (let i = 0; i < left.length; i++) diff |= left[i]! ^ right[i]!;
-  return diff === 0;
+/**
+ * Constant-time check of a presented secret against the expected one: it
+ * compares SHA-256 digests, so lengths leak nothing either. The expected
+ * digest is computed once; each check hashes only the presented secret, with
+ * the runtime's fast SHA-256 where there is one (every peer request pays it).
+ */
+export function secretChecker(expected: string): (presented: string) => boolean {
+  const want = defaultHasher.sha256(encoder.encode(expected)).slice();
+  return (presented) => {
+    const got = defaultHasher.sha256(encoder.encode(presented));
+    let diff = 0;
+    for (let i = 0; i < want.length; i++) diff |= want[i]! ^ got[i]!;
+    return diff === 0;
+  };
 }
 
 /** Options of {@link HttpTransport}. */
@@ -252,10 +258,11 @@ function cborResponse(bytes: Uint8Array): Response {
 
 /** The fetch handler of the Raft port. */
 export function createPeerHandler(options: PeerServerOptions): (request: Request) => Promise<Response> {
+  const secretMatches = secretChecker(options.secret);
   return async (request) => {
     const authorization = request.headers.get("authorization") ?? "";
     const presented = authorization.startsWith("Bearer ") ? authorization.slice("Bearer ".length) : "";
-    if (!secretsEqual(presented, options.secret)) return plain(401, "cluster secret missing or wrong");
+    if (!secretMatches(presented)) return plain(401, "cluster secret missing or wrong");
     const path = new URL(request.url).pathname;
     if (!Object.values(RAFT_PATHS).includes(path as never)) return plain(404, "no such Raft route");
     if (request.method !== "POST") return plain(405, "POST only");
