@@ -28,6 +28,14 @@ export interface LedgerServer {
   close(): Promise<void>;
 }
 
+/**
+ * Least time between two background checkpoint signatures. Every publish
+ * asks for one; re-signing back to back under load cost 5-10% of each
+ * cluster node's CPU. A reader asking for a newer size has it signed on demand.
+ */
+export const CHECKPOINT_SIGN_INTERVAL_MS = 100;
+const pauseBetweenSignatures = () => new Promise<void>((resolve) => setTimeout(resolve, CHECKPOINT_SIGN_INTERVAL_MS));
+
 /** Limits for the HTTP layer from config. */
 export function httpLimits(config: Config): HttpLimits {
   const { ledger, limits } = config;
@@ -55,7 +63,7 @@ export async function openLedgerServer(options: {
   onFatal?: (error: unknown) => void;
 }): Promise<LedgerServer> {
   const { config, storage } = options;
-  const checkpoints = new CheckpointIssuer({ signer: options.signer, origin: config.ledger.origin });
+  const checkpoints = new CheckpointIssuer({ signer: options.signer, origin: config.ledger.origin, pause: pauseBetweenSignatures });
   const ledger = await Ledger.open({ storage, hasher: options.hasher ?? defaultHasher, checkpoints, immutable: config.ledger.immutable });
   const address = config.node.address ?? `${config.network.listen_addr}:${config.network.client_port}`;
   const node = new LocalNode({
@@ -128,7 +136,7 @@ export async function openClusterServer(options: {
   if (cluster === undefined) throw new Error("assertion: openClusterServer needs a [cluster] config");
   const now = options.now ?? Date.now;
   const nodeId = Number(config.node.id);
-  const checkpoints = new CheckpointIssuer({ signer: options.signer, origin: config.ledger.origin });
+  const checkpoints = new CheckpointIssuer({ signer: options.signer, origin: config.ledger.origin, pause: pauseBetweenSignatures });
   const ledger = await Ledger.open({ storage, hasher: options.hasher ?? defaultHasher, checkpoints, immutable: config.ledger.immutable });
   const founding = options.join === true || cluster.peers === undefined ? undefined
     : new Map(cluster.peers.map((peer) => [peer.id, { clientAddress: peer.client_address, raftAddress: peer.raft_address }]));

@@ -15,18 +15,33 @@ export interface SignedCheckpoint {
   note: string;
 }
 
+/** Options of {@link CheckpointIssuer}. */
+export interface CheckpointIssuerOptions {
+  signer: Signer;
+  origin: string;
+  /**
+   * Paces background signing: awaited after each background signature
+   * before the next (the edge passes a timer; default: no pause). Under a
+   * steady write load this bounds the CPU spent re-signing the newest size,
+   * which readers get signed on demand anyway when the background one lags.
+   */
+  pause?: () => Promise<void>;
+}
+
 export class CheckpointIssuer {
   readonly #signer: Signer;
   readonly origin: string;
+  readonly #pause: (() => Promise<void>) | undefined;
   #latest: SignedCheckpoint | undefined;
   // Background issuing: at most one signature in flight; newer sizes that
   // arrive meanwhile collapse into the one `#pending` slot.
   #signing = false;
   #pending: { treeSize: number; rootHash: Uint8Array } | undefined;
 
-  constructor(options: { signer: Signer; origin: string }) {
+  constructor(options: CheckpointIssuerOptions) {
     this.#signer = options.signer;
     this.origin = options.origin;
+    this.#pause = options.pause;
   }
 
   /** The verifier key clients use: `name+keyid+base64(0x01||pubkey)`. */
@@ -65,6 +80,7 @@ export class CheckpointIssuer {
         const { treeSize, rootHash } = this.#pending;
         this.#pending = undefined;
         await this.issue(treeSize, rootHash);
+        if (this.#pause !== undefined) await this.#pause();
       }
     } finally {
       this.#signing = false;
