@@ -14,14 +14,17 @@
  * fails, every caller in the group sees the error and none of it is visible.
  */
 import {
+  assertRanges,
   assertScanOptions,
+  type KeyRange,
   type BatchOp,
   type KvPair,
   type ScanOptions,
   type Storage,
   StorageClosedError,
 } from "../../src/storage/index.ts";
-import type { WireOp, WriterReply, WriterRequest } from "./writer-worker.ts";
+import type { WriterReply, WriterRequest } from "./writer-worker.ts";
+import { packOps } from "./wire.ts";
 
 /** Options for {@link createBunSqliteStorage}. */
 export interface BunSqliteStorageOptions {
@@ -52,6 +55,8 @@ interface PendingCommit {
 }
 
 const GROUP_BATCHES_MAX_DEFAULT = 1024;
+/** Ranges answered by one lastInRanges statement (3 parameters each). */
+const RANGES_PER_STATEMENT = 64;
 
 /**
  * Where the writer worker's code is. In a `bun build --compile` binary every
@@ -89,10 +94,24 @@ export async function createBunSqliteStorage(options: BunSqliteStorageOptions): 
     const id = `${hasStart}/${hasEnd}/${reverse}`;
     let statement = scanStatements.get(id);
     if (statement === undefined) {
-      const where = [hasStart ? "k >= $start" : "", hasEnd ? "k < $end" : ""].filter(Boolean).join(" AND ");
-      const sql = `SELECT k, v FROM kv ${where ? `WHERE ${where}` : ""} ORDER BY k ${reverse ? "DESC" : "ASC"} LIMIT $limit`;
+      // Positional parameters, in the order scan() passes them: binding by position is cheaper than by name.
+      const where = [hasStart ? "k >= ?" : "", hasEnd ? "k < ?" : ""].filter(Boolean).join(" AND ");
+      const sql = `SELECT k, v FROM kv ${where ? `WHERE ${where}` : ""} ORDER BY k ${reverse ? "DESC" : "ASC"} LIMIT ?`;
       statement = db.prepare(sql);
       scanStatements.set(id, statement);
+    }
+    return statement;
+  }
+
+  // lastInRanges: one statement answers up to RANGES_PER_STATEMENT ranges (each a subquery for the range's
+  // greatest key), about 5x cheaper per range than one reverse scan each. One statement per batch size, made on first use.
+  const lastStatements = new Map<number, SqliteStatement>();
+  function lastStatement(count: number): SqliteStatement {
+    let statement = lastStatements.get(count);
+    if (statement === undefined) {
+      const ranges = Array.from({ length: count }, (_, i) => (i === 0 ? "SELECT ? AS i, ? AS s, ? AS e" : "SELECT ?, ?, ?")).join(" UNION ALL ");
+      statement = db.prepare(`SELECT q.i AS i, kv.k AS k, kv.v AS v FROM (${ranges}) q JOIN kv ON kv.k = (SELECT max(k) FROM kv WHERE k >= q.s AND k < q.e)`);
+      lastStatements.set(count, statement);
     }
     return statement;
   }
@@ -134,12 +153,9 @@ export async function createBunSqliteStorage(options: BunSqliteStorageOptions): 
     }
     const group = queue.slice(0, groupBatchesMax);
     queue = queue.slice(group.length);
-    const ops: WireOp[] = [];
-    for (const { batch } of group) {
-      for (const op of batch) ops.push(op.type === "put" ? [0, op.key, op.value] : [1, op.key]);
-    }
+    const ops = packOps(group.map(({ batch }) => batch));
     inFlight = { id: nextGroupId++, group };
-    worker.postMessage({ type: "commit", id: inFlight.id, ops } satisfies WriterRequest);
+    worker.postMessage({ type: "commit", id: inFlight.id, ops } satisfies WriterRequest, [ops]);
   }
 
   function ensureOpen(): void {
@@ -160,11 +176,24 @@ export async function createBunSqliteStorage(options: BunSqliteStorageOptions): 
       assertScanOptions(scanOptions);
       const hasStart = scanOptions.start !== undefined;
       const hasEnd = scanOptions.end !== undefined;
-      const params: Record<string, unknown> = { $limit: scanOptions.limit };
-      if (hasStart) params.$start = scanOptions.start;
-      if (hasEnd) params.$end = scanOptions.end;
-      const rows = scanStatement(hasStart, hasEnd, scanOptions.reverse === true).all(params) as Array<{ k: Uint8Array; v: Uint8Array }>;
+      const statement = scanStatement(hasStart, hasEnd, scanOptions.reverse === true);
+      const { start, end, limit } = scanOptions;
+      const rows = (hasStart ? (hasEnd ? statement.all(start, end, limit) : statement.all(start, limit)) : hasEnd ? statement.all(end, limit) : statement.all(limit)) as Array<{ k: Uint8Array; v: Uint8Array }>;
       return rows.map((row): KvPair => ({ key: toBytes(row.k), value: toBytes(row.v) }));
+    },
+    async lastInRanges(ranges: readonly KeyRange[]) {
+      ensureOpen();
+      assertRanges(ranges);
+      const out: Array<KvPair | undefined> = new Array(ranges.length).fill(undefined);
+      for (let first = 0; first < ranges.length; first += RANGES_PER_STATEMENT) {
+        const count = Math.min(RANGES_PER_STATEMENT, ranges.length - first);
+        const params: unknown[] = [];
+        for (let i = first; i < first + count; i++) params.push(i, ranges[i]!.start, ranges[i]!.end);
+        for (const row of lastStatement(count).all(...params) as Array<{ i: number; k: Uint8Array; v: Uint8Array }>) {
+          out[row.i] = { key: toBytes(row.k), value: toBytes(row.v) };
+        }
+      }
+      return out;
     },
     commit(batch: BatchOp[]) {
       if (closed) return Promise.reject(new StorageClosedError("sqlite"));

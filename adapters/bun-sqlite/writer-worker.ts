@@ -6,10 +6,10 @@
  * Never reads; never acknowledges a group before its COMMIT returned.
  */
 import { Database } from "bun:sqlite";
+import { forEachPackedOp } from "./wire.ts";
 
-/** One operation on the wire: [0, key, value] = put, [1, key] = delete. */
-export type WireOp = [0, Uint8Array, Uint8Array] | [1, Uint8Array];
-export type WriterRequest = { type: "open"; path: string } | { type: "commit"; id: number; ops: WireOp[] } | { type: "close" };
+/** `ops` is a group's operations packed by wire.ts, transferred to this worker. */
+export type WriterRequest = { type: "open"; path: string } | { type: "commit"; id: number; ops: ArrayBuffer } | { type: "close" };
 export type WriterReply =
   | { type: "opened" }
   | { type: "committed"; id: number }
@@ -34,10 +34,7 @@ self.onmessage = (event) => {
   } else if (request.type === "commit") {
     try {
       db!.transaction(() => {
-        for (const op of request.ops) {
-          if (op[0] === 0) put!.run(op[1], op[2]);
-          else remove!.run(op[1]);
-        }
+        forEachPackedOp(request.ops, (key, value) => put!.run(key, value), (key) => remove!.run(key));
       })();
       self.postMessage({ type: "committed", id: request.id });
     } catch (error) {

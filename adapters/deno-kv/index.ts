@@ -25,6 +25,8 @@
  */
 import {
   assertScanOptions,
+  type KeyRange,
+  lastInRangesByScan,
   type BatchOp,
   compareBytes,
   type KvPair,
@@ -312,6 +314,10 @@ class DenoKvStore implements DenoKvStorage {
       }
       return out;
     });
+  }
+
+  lastInRanges(ranges: readonly KeyRange[]): Promise<Array<KvPair | undefined>> {
+    return lastInRangesByScan(this, ranges);
   }
 
   commit(batch: BatchOp[]): Promise<void> {

@@ -25,7 +25,9 @@
  */
 import { join } from "node:path";
 import {
+  assertRanges,
   assertScanOptions,
+  type KeyRange,
   type BatchOp,
   type KvPair,
   type ScanOptions,
@@ -229,6 +231,19 @@ class FsLogStore implements FsLogStorage {
     const entries = keys.map((key) => this.#index.get(key)!);
     const out: KvPair[] = [];
     for (let i = 0; i < keys.length; i++) out.push({ key: fromKeyString(keys[i]!), value: await this.#load(entries[i]!) });
+    return out;
+  }
+
+  async lastInRanges(ranges: readonly KeyRange[]): Promise<Array<KvPair | undefined>> {
+    this.#ensureOpen();
+    assertRanges(ranges);
+    // Resolve every entry before the first await so the answers are one consistent snapshot.
+    const found = ranges.map((range) => {
+      const [key] = this.#index.range(toKeyString(range.start), toKeyString(range.end), 1, true);
+      return key === undefined ? undefined : { key, entry: this.#index.get(key)! };
+    });
+    const out: Array<KvPair | undefined> = [];
+    for (const hit of found) out.push(hit === undefined ? undefined : { key: fromKeyString(hit.key), value: await this.#load(hit.entry) });
     return out;
   }
 

@@ -5,7 +5,9 @@
  * completion without yielding.
  */
 import {
+  assertRanges,
   assertScanOptions,
+  type KeyRange,
   type BatchOp,
   type KvPair,
   type ScanOptions,
@@ -45,6 +47,14 @@ export function createMemoryStorage(options: MemoryStorageOptions = {}): Storage
       return values
         .range(start, end, scanOptions.limit, scanOptions.reverse === true)
         .map((key): KvPair => ({ key: fromKeyString(key), value: values.get(key)! }));
+    },
+    async lastInRanges(ranges: readonly KeyRange[]) {
+      ensureOpen();
+      assertRanges(ranges);
+      return ranges.map((range): KvPair | undefined => {
+        const [key] = values.range(toKeyString(range.start), toKeyString(range.end), 1, true);
+        return key === undefined ? undefined : { key: fromKeyString(key), value: values.get(key)! };
+      });
     },
     async commit(batch: BatchOp[]) {
       ensureOpen();

@@ -4,7 +4,7 @@
  * A bounded hot cache keeps the newest record (and small values) of recently
  * written or read keys so a GET of a hot key costs no storage read.
  */
-import { compareBytes, type KvPair, type Storage, StorageCorruptionError } from "../storage/index.ts";
+import { compareBytes, type KvPair, RANGES_PER_CALL_MAX, type Storage, StorageCorruptionError } from "../storage/index.ts";
 import { readKeyInteger, readKeyString } from "../storage/keys.ts";
 import {
   bytesEqual, consistencyProof, inclusionProof, leafHash, nodeBegin, nodeEnd, nodeHash, rootAt, type Hasher, type NodeId, type NodeReader,
@@ -227,12 +227,16 @@ export class LedgerReader {
    */
   protected async loadLatest(keys: readonly string[]): Promise<Array<LatestRecord | null>> {
     const generation = this.#generation;
-    const rows = await Promise.all(keys.map((key) => this.#latestRow(key)));
+    const reads: Array<Promise<Array<KvPair | undefined>>> = [];
+    for (let first = 0; first < keys.length; first += RANGES_PER_CALL_MAX) {
+      reads.push(this.storage.lastInRanges(keys.slice(first, first + RANGES_PER_CALL_MAX).map(versionRange)));
+    }
+    const rows = (await Promise.all(reads)).flat();
     const current = generation === this.#generation;
-    return rows.map((found, i) => {
-      if (found === undefined) return null;
-      const { entry, value } = found.row;
-      const latest: LatestRecord = { version: found.version, seq: entry.seq, deleted: entry.op === "delete" };
+    return rows.map((pair, i) => {
+      if (pair === undefined) return null;
+      const { entry, value } = decodeVersionRow(pair.value);
+      const latest: LatestRecord = { version: versionOfRowKey(pair), seq: entry.seq, deleted: entry.op === "delete" };
       const key = keys[i]!;
       if (current && !this.#hot.has(key)) this.#remember(key, { latest, timestampMs: entry.timestampMs, contentType: entry.contentType, value });
       return latest;

@@ -35,6 +35,12 @@ export interface ScanOptions {
   reverse?: boolean;
 }
 
+/** A key range [start, end). */
+export interface KeyRange {
+  start: Uint8Array;
+  end: Uint8Array;
+}
+
 /** One write inside an atomic batch. Later ops win over earlier ones on the same key. */
 export type BatchOp =
   | { type: "put"; key: Uint8Array; value: Uint8Array }
@@ -46,6 +52,14 @@ export interface Storage {
   readonly name: string;
   get(key: Uint8Array): Promise<Uint8Array | undefined>;
   scan(options: ScanOptions): Promise<KvPair[]>;
+  /**
+   * For each range, its last pair (the greatest key in [start, end)), or
+   * undefined when the range is empty: the result of a reverse scan with
+   * limit 1 per range, in one call, so an adapter can answer many at once
+   * (the ledger looks up the newest version of every key a write group
+   * touches). At most RANGES_PER_CALL_MAX ranges.
+   */
+  lastInRanges(ranges: readonly KeyRange[]): Promise<Array<KvPair | undefined>>;
   /** Atomically and durably apply `batch`. Resolves once durable. */
   commit(batch: BatchOp[]): Promise<void>;
   /** Approximate bytes used on disk (or in memory), for metrics. */
@@ -56,6 +70,21 @@ export interface Storage {
 
 /** Upper bound on `ScanOptions.limit`, so no caller can ask for the whole store at once. */
 export const SCAN_LIMIT_MAX = 100_000;
+
+/** Most ranges one `lastInRanges` call may ask about. */
+export const RANGES_PER_CALL_MAX = 4096;
+
+/** Checks a `lastInRanges` call's size; a call over the limit is a programmer error. */
+export function assertRanges(ranges: readonly KeyRange[]): void {
+  if (ranges.length > RANGES_PER_CALL_MAX) throw new RangeError(`lastInRanges takes at most ${RANGES_PER_CALL_MAX} ranges, got ${ranges.length}`);
+}
+
+/** `lastInRanges` answered with one reverse scan per range, in parallel: for adapters with nothing better. */
+export async function lastInRangesByScan(storage: Pick<Storage, "scan">, ranges: readonly KeyRange[]): Promise<Array<KvPair | undefined>> {
+  assertRanges(ranges);
+  const found = await Promise.all(ranges.map((range) => storage.scan({ start: range.start, end: range.end, limit: 1, reverse: true })));
+  return found.map((rows) => rows[0]);
+}
 
 /** Raised by any operation on a closed store. */
 export class StorageClosedError extends Error {

@@ -21,6 +21,7 @@ function countingStorage(): Storage & { commits: number; failNext: boolean } {
     failNext: false,
     get: (key: Uint8Array) => inner.get(key),
     scan: (options: Parameters<Storage["scan"]>[0]) => inner.scan(options),
+    lastInRanges: (ranges: Parameters<Storage["lastInRanges"]>[0]) => inner.lastInRanges(ranges),
     sizeBytes: () => inner.sizeBytes(),
     close: () => inner.close(),
     async commit(batch: BatchOp[]): Promise<void> {

@@ -4,7 +4,7 @@
  * `durable: true` and get the reopen tests too.
  */
 import { describe, expect, test, afterEach } from "bun:test";
-import { type BatchOp, type Storage, StorageClosedError, compareBytes } from "../../src/storage/index.ts";
+import { type BatchOp, type Storage, StorageClosedError, compareBytes, RANGES_PER_CALL_MAX } from "../../src/storage/index.ts";
 import { seededRandom as prng } from "../../src/raft/index.ts";
 
 /** How the suite obtains stores. `open(dir)` must reopen the same data for the same `dir`. */
@@ -90,6 +90,31 @@ export function describeStorageConformance(target: ConformanceTarget): void {
       expect(keysOf(await store.scan({ start: bytes("zz"), limit: 100 }))).toEqual([]);
       const values = (await store.scan({ start: bytes("d"), limit: 1 })).map((pair) => text(pair.value));
       expect(values).toEqual(["D"]);
+    });
+
+    test("lastInRanges answers each range with its greatest key (as a reverse scan would), in order", async () => {
+      const { store } = await fresh();
+      await store.commit(["a", "ab", "b", "ba", "b\u00ff", "c", "d", "d\u0000"].map((key) => ({ type: "put" as const, key: bytes(key), value: bytes(`v:${key}`) })));
+      const ranges = [["a", "b"], ["b", "c"], ["ba", "ba"], ["c", "a"], ["x", "z"], ["d", "e"], ["", "a"], ["a", "ab"], ["b\u00ff", "c"]];
+      const answers = await store.lastInRanges(ranges.map(([start, end]) => ({ start: bytes(start!), end: bytes(end!) })));
+      expect(answers.map((pair) => (pair === undefined ? null : [text(pair.key), text(pair.value)]))).toEqual([
+        ["ab", "v:ab"], ["b\u00ff", "v:b\u00ff"], null, null, null, ["d\u0000", "v:d\u0000"], null, ["a", "v:a"], ["b\u00ff", "v:b\u00ff"],
+      ]);
+      for (const [i, [start, end]] of ranges.entries()) {
+        const scanned = await store.scan({ start: bytes(start!), end: bytes(end!), limit: 1, reverse: true });
+        expect(answers[i] === undefined ? [] : [text(answers[i]!.key)]).toEqual(scanned.map((pair) => text(pair.key)));
+      }
+      expect(await store.lastInRanges([])).toEqual([]);
+    });
+
+    test("lastInRanges answers many ranges at once and refuses more than its limit", async () => {
+      const { store } = await fresh();
+      const keys = Array.from({ length: 300 }, (_, i) => `k${String(i).padStart(4, "0")}`);
+      await store.commit(keys.filter((_, i) => i % 3 !== 0).map((key) => ({ type: "put" as const, key: bytes(`${key}/1`), value: bytes(key) })));
+      const answers = await store.lastInRanges(keys.map((key) => ({ start: bytes(`${key}/`), end: bytes(`${key}0`) })));
+      expect(answers.map((pair) => pair && text(pair.value))).toEqual(keys.map((key, i) => (i % 3 === 0 ? undefined : key)));
+      const tooMany = Array.from({ length: RANGES_PER_CALL_MAX + 1 }, () => ({ start: bytes("a"), end: bytes("b") }));
+      await expect(store.lastInRanges(tooMany)).rejects.toThrow(RangeError);
     });
 
     test("scan rejects a limit outside its bounds", async () => {
