@@ -16,14 +16,21 @@ afterAll(async () => {
   for (const dir of dirs) await rm(dir, { recursive: true, force: true });
 });
 
-/** Write unique keys from `WRITERS` concurrent loops until the process dies; return what was acknowledged. */
+/**
+ * Write unique keys from `WRITERS` concurrent loops until the process dies
+ * (`killAfterMs` after the first acknowledgement, so a slow start on a loaded
+ * machine still leaves writes to check); return what was acknowledged.
+ */
 async function writeUntilKilled(node: NodeProcess, round: number, killAfterMs: number): Promise<Map<string, string>> {
   const acknowledged = new Map<string, string>();
   let dead = false;
-  const killer = setTimeout(() => {
-    dead = true;
-    node.child.kill("SIGKILL");
-  }, killAfterMs);
+  let killer: ReturnType<typeof setTimeout> | undefined;
+  const armKiller = () => {
+    killer ??= setTimeout(() => {
+      dead = true;
+      node.child.kill("SIGKILL");
+    }, killAfterMs);
+  };
   await Promise.all(
     Array.from({ length: WRITERS }, async (_, writer) => {
       for (let i = 0; !dead && i < 100_000; i++) {
@@ -31,8 +38,10 @@ async function writeUntilKilled(node: NodeProcess, round: number, killAfterMs: n
         const value = `value of ${key} ${"x".repeat(i % 50)}`;
         try {
           const response = await fetch(`${node.baseUrl}/v1/kv/${key}`, { method: "PUT", body: value });
-          if (response.status === 201) acknowledged.set(key, value);
-          else await response.arrayBuffer();
+          if (response.status === 201) {
+            acknowledged.set(key, value);
+            armKiller();
+          } else await response.arrayBuffer();
         } catch {
           return; // connection refused or reset: the process is gone
         }
@@ -40,6 +49,7 @@ async function writeUntilKilled(node: NodeProcess, round: number, killAfterMs: n
     }),
   );
   clearTimeout(killer);
+  if (!dead) node.child.kill("SIGKILL"); // it never acknowledged, or the writers ran out of keys first
   await node.exited;
   return acknowledged;
 }
@@ -56,7 +66,7 @@ for (const storage of ["sqlite", "fs"]) {
         const killAfterMs = 300 + Math.floor(Math.random() * 700);
         const acknowledged = await writeUntilKilled(node, round, killAfterMs);
         expect(acknowledged.size).toBeGreaterThan(0);
-        console.log(`${storage} round ${round}: killed after ${killAfterMs} ms with ${acknowledged.size} acknowledged writes`);
+        console.log(`${storage} round ${round}: killed ${killAfterMs} ms after the first acknowledgement, with ${acknowledged.size} acknowledged writes`);
         for (const [key, value] of acknowledged) all.set(key, value);
       }
       const node = await startNode(args);
