@@ -10,6 +10,7 @@ import { type Storage } from "../storage/index.ts";
 import { commandSizeBytes, type WriteCommand } from "../ledger/commands.ts";
 import { type Ledger } from "../ledger/ledger.ts";
 import { type Entry } from "../ledger/entry.ts";
+import { thisTurnDone } from "./next-turn.ts";
 import { NodeUnavailableError, type Consistency, type LedgerNode, type NodeStatus, type WriteOutcome } from "./index.ts";
 
 /** Limits of the write pipeline. Each is a config key (see README). */
@@ -83,14 +84,14 @@ export class LocalNode implements LedgerNode {
   }
 
   /**
-   * Drain one timer tick later, so every request that arrives in this turn of
-   * the event loop joins the same group (and its one fsync). `#draining` is
+   * Drain once this turn of the event loop has taken in its I/O, so every
+   * request that arrives in this turn joins the same group (and its one fsync). `#draining` is
    * cleared in the same synchronous step that sees the queue empty: a write
    * queued after that (even from a continuation of the last acknowledgement)
    * starts a new drain instead of waiting on one that has ended.
    */
   async #drainSoon(): Promise<void> {
-    await new Promise((started) => setTimeout(started, 0));
+    await thisTurnDone();
     while (this.#queue.length > 0 && this.#failure === undefined) await this.#commitGroup(this.#takeGroup());
     this.#draining = undefined;
   }

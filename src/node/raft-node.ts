@@ -54,6 +54,7 @@ import { decodeSnapshotState } from "./snapshot-state.ts";
 import { type EntriesStreamLimits } from "./entries-stream.ts";
 import { isIdempotencyKey, type IdempotencyRecords } from "./raft-idempotency.ts";
 import { ReadyLoop } from "./ready-loop.ts";
+import { afterThisTurn, cancelTurn, thisTurnDone, type TurnHandle } from "./next-turn.ts";
 
 /** Options of {@link RaftNode}. */
 export interface RaftNodeOptions {
@@ -167,9 +168,9 @@ export class RaftNode implements LedgerNode, PeerHandler {
   #appliedIndex: number;
   readonly #pending = new Map<string, PendingWrite>();
   #proposalQueue: QueuedProposal[] = [];
-  #proposalFlush: ReturnType<typeof setTimeout> | undefined;
+  #proposalFlush: TurnHandle | undefined;
   #forwardQueue = new Map<NodeId, QueuedForward[]>();
-  #forwardFlush: ReturnType<typeof setTimeout> | undefined;
+  #forwardFlush: TurnHandle | undefined;
   #forwardsInFlight = 0;
   readonly #readWaiters = new Map<string, Array<(index: number | undefined) => void>>();
   #readBatch: Array<(index: number | undefined) => void> | undefined;
@@ -545,7 +546,7 @@ export class RaftNode implements LedgerNode, PeerHandler {
       let queue = this.#forwardQueue.get(lead);
       if (queue === undefined) this.#forwardQueue.set(lead, (queue = []));
       queue.push({ ...write, resolve, reject });
-      this.#forwardFlush ??= setTimeout(() => this.#flushForwards(), 0);
+      this.#forwardFlush ??= afterThisTurn(() => this.#flushForwards());
     }).finally(() => this.#forwardsInFlight--);
   }
 
@@ -590,7 +591,7 @@ export class RaftNode implements LedgerNode, PeerHandler {
       if (idempotencyKey !== undefined) queued.idempotencyKey = idempotencyKey;
       this.#proposalQueue.push(queued);
       // Every command arriving in this event-loop turn joins one entry (one timestamp, one apply commit).
-      this.#proposalFlush ??= setTimeout(() => this.#flushProposals(), 0);
+      this.#proposalFlush ??= afterThisTurn(() => this.#flushProposals());
     });
   }
 
@@ -681,7 +682,7 @@ export class RaftNode implements LedgerNode, PeerHandler {
   #remoteReadIndex(lead: NodeId, timeoutMs: number): Promise<ReadIndexReply | undefined> {
     const queued = this.#remoteReads.get(lead);
     if (queued !== undefined) return queued;
-    const request = new Promise<void>((resolve) => setTimeout(resolve, 0)).then(() => {
+    const request = thisTurnDone().then(() => {
       this.#remoteReads.delete(lead);
       // The leader may have just failed: undefined, and the caller looks again until its deadline.
       return this.#options.transport.readIndex(lead, timeoutMs).catch(() => undefined);
@@ -705,7 +706,7 @@ export class RaftNode implements LedgerNode, PeerHandler {
       // Reads arriving in one event-loop turn share one ReadIndex round (one heartbeat broadcast).
       const batch: Array<(index: number | undefined) => void> = [done];
       this.#readBatch = batch;
-      setTimeout(() => {
+      afterThisTurn(() => {
         this.#readBatch = undefined;
         const context = new TextEncoder().encode(`${this.#bootId}-r${this.#requestCounter++}`);
         try {
@@ -717,7 +718,7 @@ export class RaftNode implements LedgerNode, PeerHandler {
         }
         this.#readWaiters.set(contextKey(context), batch);
         this.#kick();
-      }, 0);
+      });
     });
   }
 
@@ -993,8 +994,8 @@ export class RaftNode implements LedgerNode, PeerHandler {
     this.#closed = true;
     this.#installAbort.abort();
     clearInterval(this.#ticker);
-    clearTimeout(this.#proposalFlush);
-    clearTimeout(this.#forwardFlush);
+    cancelTurn(this.#proposalFlush);
+    cancelTurn(this.#forwardFlush);
     const refusal = this.#refusal()!;
     for (const queue of this.#forwardQueue.values()) for (const item of queue) item.reject(refusal);
     this.#forwardQueue.clear();
