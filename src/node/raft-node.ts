@@ -165,7 +165,14 @@ export class RaftNode implements LedgerNode, PeerHandler {
   readonly #confWaiters = new Map<number, ConfWaiter>();
   readonly #bootId = crypto.getRandomValues(new Uint32Array(2)).join("-");
   #requestCounter = 0;
+  /** Last Raft index whose ledger writes are durable here (snapshots, compaction and status go by it). */
   #appliedIndex: number;
+  /**
+   * Last Raft index whose ledger writes are published (readable) here; its clients are answered. Ahead of
+   * `#appliedIndex` while the storage commit holding those writes is in flight: the entries are committed
+   * (durable in the Raft log on a quorum, this node included), so a crash replays them from the log.
+   */
+  #publishedIndex: number;
   readonly #pending = new Map<string, PendingWrite>();
   #proposalQueue: QueuedProposal[] = [];
   #proposalFlush: TurnHandle | undefined;
@@ -201,6 +208,7 @@ export class RaftNode implements LedgerNode, PeerHandler {
     // The node's own snapshot stands at its applied index (the founding one, index 1, holds no ledger state).
     // With an install pending the ledger is still below that snapshot: nothing is applied until it is finished.
     this.#appliedIndex = log.installing !== undefined ? log.appliedIndex : Math.max(log.appliedIndex, log.snapshot().metadata.index);
+    this.#publishedIndex = this.#appliedIndex;
     this.#snapshots = new RaftSnapshots({
       nodeId: options.nodeId, ledger: options.ledger, storage: options.storage, log, idempotency: options.idempotency,
       transport: options.transport, snapshotEntries: options.snapshotEntries, compactionMarginEntries: options.compactionMarginEntries,
@@ -309,7 +317,9 @@ export class RaftNode implements LedgerNode, PeerHandler {
     const installed = await this.#snapshots.finishInstall(() => this.#installSources());
     if (installed === undefined) return;
     this.#appliedIndex = installed.index;
-    this.#finishApply({ entries: [], membership: installed.membership, confOutcomes: new Map() });
+    const batch: AppliedBatch = { entries: [], membership: installed.membership, confOutcomes: new Map() };
+    this.#answer(batch);
+    this.#finishApply(batch);
   }
 
   /** Raft addresses to pull a snapshot's entries from: the leader first, then the snapshot's other members. */
@@ -356,6 +366,9 @@ export class RaftNode implements LedgerNode, PeerHandler {
     const late = ready.committedEntries.filter((entry) => entry.index >= durableBelow);
     const ops = log.persistOps(ready.entries, ready.hardState);
     const applied = await this.#prepareApply(early, ops);
+    // Early entries are in this node's durable log and committed: answer their clients now, not after the
+    // commit of their ledger rows (a restart would replay them from the log).
+    this.#answer(applied);
     if (ops.length > 0) await this.#options.storage.commit(ops);
     log.markPersisted(ready.entries, ready.hardState);
     if (!sendEarly) this.#options.transport.send(ready.messages);
@@ -363,6 +376,7 @@ export class RaftNode implements LedgerNode, PeerHandler {
     if (late.length > 0) {
       const lateOps: BatchOp[] = [];
       const lateApplied = await this.#prepareApply(late, lateOps);
+      this.#answer(lateApplied);
       if (lateOps.length > 0) await this.#options.storage.commit(lateOps);
       this.#finishApply(lateApplied);
     }
@@ -373,7 +387,7 @@ export class RaftNode implements LedgerNode, PeerHandler {
   /**
    * Prepare and publish each committed entry in order, pushing its ledger writes and the applied index onto
    * `ops`. Publishing before `ops` is durable is safe: the entries are committed, so a restart replays them
-   * into the same state; clients are answered only by `#finishApply`, after the commit.
+   * into the same state; `#answer` answers the clients, `#finishApply` records what became durable.
    */
   async #prepareApply(entries: readonly Entry[], ops: BatchOp[]): Promise<AppliedBatch> {
     const applied: AppliedEntry[] = [];
@@ -445,16 +459,13 @@ export class RaftNode implements LedgerNode, PeerHandler {
     return { results: results as CommandResult[], replayed };
   }
 
-  /** Once the ops of `#prepareApply` are durable: advance the applied index and answer the waiting clients. */
-  #finishApply(batch: AppliedBatch): void {
-    this.#options.idempotency.flushed();
-    if (batch.membership !== undefined) this.#adoptMembership(batch.membership);
-    for (const [index, applied] of batch.confOutcomes) {
-      this.#confWaiters.get(index)?.resolve(applied ? "applied" : "lost");
-      this.#confWaiters.delete(index);
-    }
+  /**
+   * Once `#prepareApply` published a batch of committed entries that are durable in this node's Raft log:
+   * answer the clients waiting for them and wake readers waiting for the index (they read published state).
+   */
+  #answer(batch: AppliedBatch): void {
     for (const { index, proposal, results, replayed } of batch.entries) {
-      this.#appliedIndex = Math.max(this.#appliedIndex, index);
+      this.#publishedIndex = Math.max(this.#publishedIndex, index);
       results.forEach((result, i) => {
         const pending = this.#pending.get(proposal!.commands[i]!.requestId);
         if (pending === undefined) return;
@@ -465,16 +476,28 @@ export class RaftNode implements LedgerNode, PeerHandler {
         else pending.resolve({ outcome: { applied: result.applied, treeSize: result.treeSize }, raftIndex: index });
       });
     }
+    this.#publishedIndex = Math.max(this.#publishedIndex, this.#appliedIndex);
+    if (this.#appliedWaiters.length > 0) {
+      const ready = this.#appliedWaiters.filter((waiter) => waiter.index <= this.#publishedIndex);
+      this.#appliedWaiters = this.#appliedWaiters.filter((waiter) => waiter.index > this.#publishedIndex);
+      for (const waiter of ready) waiter.resolve();
+    }
+  }
+
+  /** Once the ops of `#prepareApply` are durable: advance the applied index, adopt membership, settle conf changes. */
+  #finishApply(batch: AppliedBatch): void {
+    this.#options.idempotency.flushed();
+    if (batch.membership !== undefined) this.#adoptMembership(batch.membership);
+    for (const [index, applied] of batch.confOutcomes) {
+      this.#confWaiters.get(index)?.resolve(applied ? "applied" : "lost");
+      this.#confWaiters.delete(index);
+    }
+    for (const { index } of batch.entries) this.#appliedIndex = Math.max(this.#appliedIndex, index);
     for (const [index, waiter] of this.#confWaiters) {
       if (index > this.#appliedIndex) continue;
       // Passed without being seen (an install jumped over it): it is not known to have been applied.
       waiter.resolve("lost");
       this.#confWaiters.delete(index);
-    }
-    if (this.#appliedWaiters.length > 0) {
-      const ready = this.#appliedWaiters.filter((waiter) => waiter.index <= this.#appliedIndex);
-      this.#appliedWaiters = this.#appliedWaiters.filter((waiter) => waiter.index > this.#appliedIndex);
-      for (const waiter of ready) waiter.resolve();
     }
   }
 
@@ -629,9 +652,9 @@ export class RaftNode implements LedgerNode, PeerHandler {
     pending.reject(error);
   }
 
-  /** Resolves once `index` is applied here; resolves anyway at `deadlineMs` (the caller decides what that means). */
+  /** Resolves once `index` is published (readable) here; resolves anyway at `deadlineMs` (the caller decides what that means). */
   #waitApplied(index: number, deadlineMs: number): Promise<boolean> {
-    if (index <= this.#appliedIndex) return Promise.resolve(true);
+    if (index <= this.#publishedIndex) return Promise.resolve(true);
     return new Promise((resolve) => {
       const waiter = { index, resolve: () => { clearTimeout(timer); resolve(true); } };
       const timer = setTimeout(() => {
