@@ -1,17 +1,21 @@
 /**
  * A single-node ledger: writes are queued, grouped, prepared by the ledger
  * state machine, committed to storage in one durable batch per group (group
- * commit), then published and acknowledged. Nothing is acknowledged before
+ * commit), then published and acknowledged. A write sent with an idempotency
+ * key that was already applied is answered with its first result instead. Nothing is acknowledged before
  * its storage commit resolved. A failed commit fail-stops the node: the
  * in-memory state may be ahead of disk, so it refuses all further work and
  * must be restarted (which reopens from what is durable).
  */
-import { type Storage } from "../storage/index.ts";
+import { type BatchOp, type Storage } from "../storage/index.ts";
 import { commandSizeBytes, type WriteCommand } from "../ledger/commands.ts";
 import { type Ledger } from "../ledger/ledger.ts";
 import { type Entry } from "../ledger/entry.ts";
+import { InvalidRequestError } from "../ledger/errors.ts";
+import { prepareIdempotent, type KeyedCommand } from "./idempotent-apply.ts";
+import { isIdempotencyKey, type IdempotencyRecords } from "./raft-idempotency.ts";
 import { thisTurnDone } from "./next-turn.ts";
-import { NodeUnavailableError, type Consistency, type LedgerNode, type NodeStatus, type WriteOutcome } from "./index.ts";
+import { NodeUnavailableError, type Consistency, type LedgerNode, type NodeStatus, type WriteOptions, type WriteOutcome } from "./index.ts";
 
 /** Limits of the write pipeline. Each is a config key (see README). */
 export interface WriteQueueLimits {
@@ -37,6 +41,8 @@ export interface LocalNodeOptions {
   address: string;
   ledger: Ledger;
   storage: Storage;
+  /** Recorded first results of writes sent with an idempotency key. */
+  idempotency: IdempotencyRecords;
   /** Wall clock in ms; injected so tests control time. */
   now: () => number;
   limits?: WriteQueueLimits;
@@ -44,8 +50,7 @@ export interface LocalNodeOptions {
   onFatal?: (error: unknown) => void;
 }
 
-interface Queued {
-  command: WriteCommand;
+interface Queued extends KeyedCommand {
   sizeBytes: number;
   resolve: (outcome: WriteOutcome) => void;
   reject: (error: unknown) => void;
@@ -59,25 +64,32 @@ export class LocalNode implements LedgerNode {
   #draining: Promise<void> | undefined;
   #closed = false;
   #failure: unknown;
+  /** Orders each group's idempotency records after every earlier group's, across restarts. */
+  #groupNumber: number;
 
   constructor(options: LocalNodeOptions) {
     this.#options = options;
     this.#limits = options.limits ?? DEFAULT_WRITE_QUEUE_LIMITS;
+    this.#groupNumber = options.idempotency.indexAtOpen;
   }
 
   get ledger(): Ledger {
     return this.#options.ledger;
   }
 
-  write(command: WriteCommand): Promise<WriteOutcome> {
+  write(command: WriteCommand, options: WriteOptions = {}): Promise<WriteOutcome> {
     const refusal = this.#refusal();
     if (refusal !== undefined) return Promise.reject(refusal);
-    const sizeBytes = commandSizeBytes(command);
+    const { idempotencyKey } = options;
+    if (idempotencyKey !== undefined && !isIdempotencyKey(idempotencyKey)) {
+      return Promise.reject(new InvalidRequestError("Idempotency-Key must be 1..128 printable ASCII characters"));
+    }
+    const sizeBytes = commandSizeBytes(command) + (idempotencyKey?.length ?? 0);
     if (this.#queue.length >= this.#limits.queueCommandsMax || this.#queuedBytes + sizeBytes > this.#limits.queueBytesMax) {
       return Promise.reject(new NodeUnavailableError("write queue is full; retry later", 1));
     }
     return new Promise<WriteOutcome>((resolve, reject) => {
-      this.#queue.push({ command, sizeBytes, resolve, reject });
+      this.#queue.push(idempotencyKey === undefined ? { command, sizeBytes, resolve, reject } : { command, idempotencyKey, sizeBytes, resolve, reject });
       this.#queuedBytes += sizeBytes;
       this.#draining ??= this.#drainSoon();
     });
@@ -105,12 +117,16 @@ export class LocalNode implements LedgerNode {
   /** Prepare, durably commit, publish and answer one group; a failure fail-stops the node. */
   async #commitGroup(group: Queued[]): Promise<void> {
     try {
-      const prepared = await this.ledger.prepare(group.map((queued) => queued.command), this.#options.now());
-      await this.#options.storage.commit(prepared.ops);
-      this.ledger.publish(prepared);
-      prepared.results.forEach((result, i) => {
-        if (result.ok) group[i]!.resolve({ applied: result.applied, treeSize: result.treeSize });
-        else group[i]!.reject(result.error);
+      const ops: BatchOp[] = [];
+      const { idempotency: records, now } = this.#options;
+      const { prepared, results, replayed } = await prepareIdempotent({ ledger: this.ledger, records, commands: group, timestampMs: now(), index: ++this.#groupNumber }, ops);
+      await this.#options.storage.commit(ops);
+      records.flushed();
+      if (prepared !== undefined) this.ledger.publish(prepared);
+      results.forEach((result, i) => {
+        if (!result.ok) group[i]!.reject(result.error);
+        else if (replayed.has(i)) group[i]!.resolve({ applied: result.applied, treeSize: result.treeSize, replayed: true });
+        else group[i]!.resolve({ applied: result.applied, treeSize: result.treeSize });
       });
     } catch (error) {
       this.#fail(error, group);

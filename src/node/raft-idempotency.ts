@@ -1,8 +1,9 @@
 /**
- * Idempotency keys of a Raft cluster: the first result of a write sent with
- * an `Idempotency-Key`, recorded by the state machine as it applies the
- * command, so a retry (after a timeout, a failover, through another node)
- * gets that result back instead of appending twice.
+ * Idempotency keys: the first result of a write sent with an
+ * `Idempotency-Key`, recorded by the state machine as it applies the command
+ * (a single node as it commits the group), so a retry (after a timeout, a
+ * failover, through another node, or a runtime's automatic re-send of a
+ * PUT) gets that result back instead of appending twice.
  *
  * Records live in the storage port under `raft/"idem"/{key}` ->
  * CBOR [raftIndex, position, timestampMs, reply], written in the same batch as
@@ -79,15 +80,20 @@ export class IdempotencyRecords {
   /** Records written into a batch that is not durable yet, so lookups before the commit still see them. */
   readonly #unflushed = new Map<string, ForwardReply>();
 
-  private constructor(storage: Storage, limits: IdempotencyLimits, order: Map<string, Remembered>) {
+  /** The highest index (Raft index, or a single node's group number) of the records found at open; 0 if none. */
+  readonly indexAtOpen: number;
+
+  private constructor(storage: Storage, limits: IdempotencyLimits, order: Map<string, Remembered>, indexAtOpen: number) {
     this.#storage = storage;
     this.#limits = limits;
     this.#order = order;
+    this.indexAtOpen = indexAtOpen;
   }
 
   static async open(storage: Storage, limits: IdempotencyLimits = DEFAULT_LIMITS): Promise<IdempotencyRecords> {
     const rows = await readRows(storage);
-    return new IdempotencyRecords(storage, limits, new Map(rows.map((row) => [row.key, { timestampMs: row.timestampMs }])));
+    const indexAtOpen = rows.length === 0 ? 0 : rows[rows.length - 1]!.index;
+    return new IdempotencyRecords(storage, limits, new Map(rows.map((row) => [row.key, { timestampMs: row.timestampMs }])), indexAtOpen);
   }
 
   /** Every stored record in apply order. Call only when nothing is unflushed (at the end of a Ready). */

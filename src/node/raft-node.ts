@@ -30,10 +30,7 @@ import { type BatchOp, type Storage } from "../storage/index.ts";
 import { commandSizeBytes, validateCommand, type LedgerLimits, type WriteCommand } from "../ledger/commands.ts";
 import { type CommandResult, type Ledger } from "../ledger/ledger.ts";
 import { type Entry as LedgerEntry } from "../ledger/entry.ts";
-import {
-  BatchTooLargeError, DeleteNotAllowedError, ImmutableKeyError, InvalidKeyError, InvalidRequestError, KeyNotFoundError,
-  KeyTooLongError, LedgerError, PreconditionFailedError, ValueTooLargeError,
-} from "../ledger/errors.ts";
+import { InvalidRequestError, LedgerError } from "../ledger/errors.ts";
 import {
   decodeConfChange, NONE, ProposalDroppedError, RawNode, seededRandom, type ConfChange, type Entry, type Message, type NodeId, type Ready,
 } from "../raft/index.ts";
@@ -54,6 +51,7 @@ import { decodeSnapshotState } from "./snapshot-state.ts";
 import { type EntriesStreamLimits } from "./entries-stream.ts";
 import { isIdempotencyKey, type IdempotencyRecords } from "./raft-idempotency.ts";
 import { ReadyLoop } from "./ready-loop.ts";
+import { prepareIdempotent, remoteError } from "./idempotent-apply.ts";
 import { afterThisTurn, cancelTurn, thisTurnDone, type TurnHandle } from "./next-turn.ts";
 
 /** Options of {@link RaftNode}. */
@@ -117,22 +115,6 @@ interface QueuedForward extends ForwardedWrite {
 
 interface QueuedProposal extends ProposedCommand {
   sizeBytes: number;
-}
-
-/** Codes of errors a leader may send back for a forwarded write, and their types (so they map to the same status). */
-const REMOTE_ERROR_TYPES: Record<string, { prototype: LedgerError }> = {
-  invalid_key: InvalidKeyError, key_too_long: KeyTooLongError, value_too_large: ValueTooLargeError, not_found: KeyNotFoundError,
-  precondition_failed: PreconditionFailedError, immutable: ImmutableKeyError, delete_not_allowed: DeleteNotAllowedError,
-  invalid_request: InvalidRequestError, batch_too_large: BatchTooLargeError, membership_conflict: MembershipConflictError,
-  change_pending: MembershipChangePendingError, member_not_found: MemberNotFoundError,
-};
-
-function remoteError(code: string, message: string): LedgerError {
-  const type = REMOTE_ERROR_TYPES[code];
-  if (type === undefined) return new NodeUnavailableError(`leader: ${message}`, 1);
-  const error = new LedgerError(code, message);
-  Object.setPrototypeOf(error, type.prototype);
-  return error;
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -415,48 +397,14 @@ export class RaftNode implements LedgerNode, PeerHandler {
     return { entries: applied, membership, confOutcomes };
   }
 
-  /**
-   * Prepare and publish one proposal. A command whose idempotency key is already recorded (earlier, or by an
-   * earlier command of this proposal) is not applied again: it gets the recorded first result.
-   */
+  /** Prepare and publish one proposal (idempotency keys honoured, see idempotent-apply.ts). */
   async #applyProposal(raftIndex: number, proposal: Proposal, ops: BatchOp[]): Promise<{ results: CommandResult[]; replayed: Set<number> }> {
-    const records = this.#options.idempotency;
-    const results: Array<CommandResult | undefined> = [];
-    const replayed = new Set<number>();
-    const firstOf = new Map<string, number>();
-    const fresh: number[] = [];
-    for (const [position, { idempotencyKey: key }] of proposal.commands.entries()) {
-      if (key === undefined) {
-        fresh.push(position);
-        continue;
-      }
-      replayed.add(position);
-      if (firstOf.has(key)) continue;
-      const prior = await records.lookup(key);
-      if (prior !== undefined) {
-        results[position] = resultOfReply(prior);
-        continue;
-      }
-      replayed.delete(position);
-      firstOf.set(key, position);
-      fresh.push(position);
-    }
-    if (fresh.length > 0) {
-      const prepared = await this.ledger.prepare(fresh.map((position) => proposal.commands[position]!.command), proposal.timestampMs);
-      ops.push(...prepared.ops);
-      this.ledger.publish(prepared);
-      fresh.forEach((position, i) => {
-        const result = prepared.results[i]!;
-        results[position] = result;
-        const key = proposal.commands[position]!.idempotencyKey;
-        if (key !== undefined) records.record(key, { raftIndex, position, timestampMs: proposal.timestampMs }, replyOfResult(result, raftIndex), ops);
-      });
-    }
-    proposal.commands.forEach(({ idempotencyKey: key }, position) => {
-      results[position] ??= results[firstOf.get(key!)!];
-    });
-    records.prune(proposal.timestampMs, ops);
-    return { results: results as CommandResult[], replayed };
+    const group = await prepareIdempotent(
+      { ledger: this.ledger, records: this.#options.idempotency, commands: proposal.commands, timestampMs: proposal.timestampMs, index: raftIndex },
+      ops,
+    );
+    if (group.prepared !== undefined) this.ledger.publish(group.prepared);
+    return group;
   }
 
   /**
@@ -1029,18 +977,6 @@ export class RaftNode implements LedgerNode, PeerHandler {
     this.#options.transport.close();
     await this.#options.storage.close();
   }
-}
-
-/** The client-facing result recorded for an idempotency key. */
-function replyOfResult(result: CommandResult, raftIndex: number): ForwardReply {
-  if (result.ok) return { kind: "applied", applied: result.applied, treeSize: result.treeSize, raftIndex };
-  return { kind: "refused", code: result.error.code, message: result.error.message };
-}
-
-function resultOfReply(reply: ForwardReply): CommandResult {
-  if (reply.kind === "applied") return { ok: true, applied: reply.applied, treeSize: reply.treeSize };
-  if (reply.kind === "refused") return { ok: false, error: remoteError(reply.code, reply.message) };
-  throw new Error("assertion: an idempotency record holds a notLeader reply");
 }
 
 function refused(error: LedgerError): MembershipReply {

@@ -37,6 +37,23 @@ describe("PUT and GET /v1/kv/{key}", () => {
     expect(await json(second)).toMatchObject({ key: "a", seq: 1, version: 2, treeSize: 2 });
   });
 
+  test("a PUT or DELETE retried with the same Idempotency-Key is answered with the first result, marked replayed", async () => {
+    const api = await start();
+    const first = await api.put("idem", "one", { "Idempotency-Key": "client-7" });
+    expect(first.status).toBe(201);
+    expect(first.headers.get("Idempotent-Replayed")).toBeNull();
+    const retried = await api.put("idem", "one", { "Idempotency-Key": "client-7" });
+    expect(retried.status).toBe(201);
+    expect(retried.headers.get("Idempotent-Replayed")).toBe("true");
+    expect(await json(retried)).toEqual(await json(first));
+    const gone = await api.del("idem", { "Idempotency-Key": "client-8" });
+    expect((await api.del("idem", { "Idempotency-Key": "client-8" })).headers.get("Idempotent-Replayed")).toBe("true");
+    expect(gone.status).toBe(200);
+    expect((await json(await api.get("/v1/log?limit=10"))).entries.length).toBe(2);
+    const bad = await api.put("idem", "x", { "Idempotency-Key": "x".repeat(129) });
+    expect(bad.status).toBe(400);
+  });
+
   test("GET returns the exact bytes, content type and ledger headers; ?version reads old versions", async () => {
     const api = await start();
     const bytes = new Uint8Array([0, 255, 1, 254, 10]);

@@ -1,12 +1,14 @@
 /**
  * LocalNode's write pipeline: group commit (one storage commit for every
  * write of one event-loop turn), no lost wake-ups between groups, fail-stop
- * on a failed commit, the queue limit, and a clean close.
+ * on a failed commit, the queue limit, a clean close, and idempotency keys
+ * (a retried write is answered with its first result, also after a restart).
  */
 import { describe, expect, test } from "bun:test";
 import { createMemoryStorage } from "../../adapters/memory/index.ts";
 import { type BatchOp, type Storage } from "../../src/storage/index.ts";
 import { NodeUnavailableError } from "../../src/node/index.ts";
+import { InvalidRequestError, PreconditionFailedError } from "../../src/ledger/errors.ts";
 import { openTestServer } from "../helpers/server.ts";
 
 const VALUE = new TextEncoder().encode("value");
@@ -79,5 +81,40 @@ describe("LocalNode", () => {
     await server.close();
     expect((await Promise.all(queued)).length).toBe(10);
     await expect(server.node.write(put("late"))).rejects.toBeInstanceOf(NodeUnavailableError);
+  });
+
+  test("a write retried with the same idempotency key appends once and gets its first result, also after a restart", async () => {
+    const memory = createMemoryStorage();
+    const storage: Storage = { ...memory, close: async () => {} }; // outlives the node, like files on disk
+    let server = await openTestServer({ storage });
+    const first = await server.node.write(put("once"), { idempotencyKey: "retry-1" });
+    expect(first.replayed).toBeUndefined();
+    const again = await server.node.write(put("once"), { idempotencyKey: "retry-1" });
+    expect(again).toEqual({ ...first, replayed: true });
+    // Two sends of one key in the same group: one appends, the other replays it.
+    const [a, b] = await Promise.all([server.node.write(put("twice"), { idempotencyKey: "retry-2" }), server.node.write(put("twice"), { idempotencyKey: "retry-2" })]);
+    expect(a.applied[0]!.seq).toBe(b.applied[0]!.seq);
+    expect([a.replayed, b.replayed]).toEqual([undefined, true]);
+    const other = await server.node.write(put("once"), { idempotencyKey: "retry-3" });
+    expect(other.applied[0]!.version).toBe(2);
+    await server.close();
+    server = await openTestServer({ storage });
+    expect(await server.node.write(put("once"), { idempotencyKey: "retry-1" })).toEqual({ ...first, replayed: true });
+    expect(server.node.ledger.treeSize).toBe(3);
+    const later = await server.node.write(put("new"), { idempotencyKey: "retry-4" });
+    expect(later.applied[0]!.seq).toBe(3);
+    await server.close();
+  });
+
+  test("a refused write's refusal is what its retry gets; a malformed key is refused", async () => {
+    const server = await openTestServer();
+    const ifAbsent = { operations: [{ op: "put" as const, key: "taken", value: VALUE, contentType: "text/plain", ifAbsent: true }] };
+    await server.node.write(put("taken"));
+    await expect(server.node.write(ifAbsent, { idempotencyKey: "cond" })).rejects.toBeInstanceOf(PreconditionFailedError);
+    await expect(server.node.write(ifAbsent, { idempotencyKey: "cond" })).rejects.toBeInstanceOf(PreconditionFailedError);
+    await expect(server.node.write(put("x"), { idempotencyKey: "" })).rejects.toBeInstanceOf(InvalidRequestError);
+    await expect(server.node.write(put("x"), { idempotencyKey: "bad\nkey" })).rejects.toBeInstanceOf(InvalidRequestError);
+    expect(server.node.ledger.treeSize).toBe(1);
+    await server.close();
   });
 });
