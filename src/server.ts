@@ -71,6 +71,7 @@ export async function openLedgerServer(options: {
     address,
     ledger,
     storage,
+    idempotency: await IdempotencyRecords.open(storage),
     now: options.now ?? Date.now,
     onFatal: options.onFatal,
     limits: {
