@@ -166,6 +166,7 @@ export async function openClusterServer(options: {
     tickMs: config.consensus.tick_ms,
     electionTicks: config.consensus.election_timeout,
     heartbeatTicks: config.consensus.heartbeat_timeout,
+    leaseReads: config.consensus.read_mode === "lease",
     leaderWaitMs: cluster.leader_wait_ms,
     requestTimeoutMs: cluster.request_timeout_ms,
     commandLimits: limits,

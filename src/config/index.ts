@@ -49,6 +49,11 @@ const ConfigSchema = v.strictObject({
     snapshot_entries: v.pipe(positive, v.maxValue(10_000_000)),
     /** Entries kept in the log behind a snapshot, so a follower slightly behind catches up without one. */
     compaction_margin_entries: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(10_000_000)),
+    /**
+     * How a leader confirms a linearizable read: "read_index" (a heartbeat round per batch of reads) or
+     * "lease" (answered at once while its lease holds; assumes tick rates agree, see README). Same on every node.
+     */
+    read_mode: v.picklist(["read_index", "lease"]),
   }),
   ledger: v.strictObject({
     /** Refuse a second version of any key and every delete. */
@@ -109,6 +114,7 @@ export const DEFAULT_CONFIG: Config = {
   storage: { adapter: "auto" },
   consensus: {
     election_timeout: 10, heartbeat_timeout: 3, max_log_entries: 1000, tick_ms: 100, snapshot_entries: 10_000, compaction_margin_entries: 1000,
+    read_mode: "read_index",
   },
   ledger: {
     immutable: false,

@@ -67,6 +67,8 @@ export interface RaftNodeOptions {
   tickMs: number;
   electionTicks: number;
   heartbeatTicks: number;
+  /** Answer linearizable reads from the leader lease (the core's leaseReads) instead of a heartbeat round each. */
+  leaseReads?: boolean;
   /** How long a write or linearizable read waits for a leader (or a read index) before 503. */
   leaderWaitMs: number;
   /** How long a proposed write may take to apply before 503. */
@@ -184,7 +186,10 @@ export class RaftNode implements LedgerNode, PeerHandler {
     this.#removed = log.membership.removed.has(options.nodeId);
     const seed = (options.now() ^ (options.nodeId * 0x9e3779b1)) >>> 0;
     this.#raw = new RawNode(
-      { id: options.nodeId, electionTicks: options.electionTicks, heartbeatTicks: options.heartbeatTicks, random: seededRandom(seed) },
+      {
+        id: options.nodeId, electionTicks: options.electionTicks, heartbeatTicks: options.heartbeatTicks, leaseReads: options.leaseReads === true,
+        random: seededRandom(seed),
+      },
       log,
     );
     // The node's own snapshot stands at its applied index (the founding one, index 1, holds no ledger state).

@@ -3,6 +3,7 @@
  * construction so a bad value fails loudly before any state exists.
  */
 import type { NodeId } from './types.ts';
+import { LEASE_ELECTION_TICKS_MIN } from './lease.ts';
 
 /** Options of a Raft node. Every limit has a unit-bearing name and a checked range. */
 export interface RaftConfig {
@@ -30,6 +31,13 @@ export interface RaftConfig {
   preVote: boolean;
   /** Check-quorum: a leader steps down when it has not heard from a quorum for an election timeout. */
   checkQuorum: boolean;
+  /**
+   * Lease-based reads (§6.4.1, lease.ts): a leader whose lease holds answers
+   * ReadIndex at once, without a heartbeat round. Needs checkQuorum, an
+   * election timeout of at least 3 ticks, the same setting on every node, and
+   * tick rates that agree within the lease margin.
+   */
+  leaseReads: boolean;
   /** Deliberate bugs, for tests proving the simulation detects them. Never set in production. */
   testingKnobs?: TestingKnobs;
 }
@@ -40,6 +48,10 @@ export interface TestingKnobs {
   commitPreviousTermEntries?: boolean;
   /** Grant votes without the §5.4.1 up-to-date log check. */
   skipUpToDateCheck?: boolean;
+  /** Make read leases this many ticks longer than safe. */
+  leaseExtraTicks?: number;
+  /** With leaseReads, let a freshly started node vote at once (it may have acknowledged a lease it forgot). */
+  skipLeaseStartupHold?: boolean;
 }
 
 /** Defaults for every limit; `id` and `random` must be supplied. */
@@ -54,6 +66,7 @@ export const RAFT_CONFIG_DEFAULTS = {
   maxUncommittedBytes: 64 * 1024 * 1024,
   preVote: true,
   checkQuorum: true,
+  leaseReads: false,
 } as const;
 
 /** Upper bounds that keep a typo (ticks in ms, say) from producing a silent stall. */
@@ -81,6 +94,9 @@ export function resolveRaftConfig(input: Partial<RaftConfig> & Pick<RaftConfig, 
   if (typeof config.random !== 'function') throw new TypeError('raft config: random must be a function returning [0, 1)');
   if (typeof config.preVote !== 'boolean') throw new TypeError('raft config: preVote must be a boolean');
   if (typeof config.checkQuorum !== 'boolean') throw new TypeError('raft config: checkQuorum must be a boolean');
+  if (typeof config.leaseReads !== 'boolean') throw new TypeError('raft config: leaseReads must be a boolean');
+  if (config.leaseReads && !config.checkQuorum) throw new RangeError('raft config: leaseReads needs checkQuorum (followers must refuse votes while a leader is live)');
+  if (config.leaseReads) requireInteger('electionTicks (with leaseReads)', config.electionTicks, LEASE_ELECTION_TICKS_MIN, ELECTION_TICKS_MAX);
   return config;
 }
 

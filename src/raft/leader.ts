@@ -69,12 +69,12 @@ export function readIndex(r: Raft, context: Uint8Array): void {
 }
 
 function serveRead(r: Raft, context: Uint8Array): void {
-  if (r.tracker.voters.size === 1 && r.tracker.isVoter(r.id)) {
+  if ((r.tracker.voters.size === 1 && r.tracker.isVoter(r.id)) || r.lease?.holds() === true) {
     r.readStates.push({ index: r.log.committed, context });
     return;
   }
   r.readOnly.add(r.log.committed, context, r.id);
-  bcastHeartbeat(r, context);
+  bcastHeartbeat(r, r.lease?.heartbeatContext(r.id, r.term, context) ?? context);
 }
 
 /**
@@ -141,6 +141,7 @@ function sortedPeers(r: Raft): NodeId[] {
 export function tickLeader(r: Raft): void {
   r.heartbeatElapsed++;
   r.electionElapsed++;
+  r.lease?.tick();
   if (r.electionElapsed >= r.config.electionTicks) {
     r.electionElapsed = 0;
     if (r.config.checkQuorum) {
@@ -155,7 +156,8 @@ export function tickLeader(r: Raft): void {
   }
   if (r.heartbeatElapsed >= r.config.heartbeatTicks) {
     r.heartbeatElapsed = 0;
-    bcastHeartbeat(r, r.readOnly.lastPendingContext());
+    const pending = r.readOnly.lastPendingContext();
+    bcastHeartbeat(r, r.lease?.heartbeatContext(r.id, r.term, pending) ?? pending);
   }
 }
 
@@ -215,6 +217,7 @@ function handleHeartbeatResponse(r: Raft, m: Message): void {
   if (progress.state === 'replicate' && progress.inflights.full()) progress.inflights.freeFirstOne();
   if (progress.match < r.log.lastIndex()) maybeSendAppend(r, m.from, true);
   if (m.context === undefined || m.context.byteLength === 0) return;
+  r.lease?.ack(m.from, m.context, (acks) => r.tracker.hasQuorum(acks));
   const acks = r.readOnly.recvAck(m.from, m.context);
   if (acks && r.tracker.hasQuorum(acks)) r.readStates.push(...r.readOnly.advance(m.context));
 }
@@ -237,6 +240,9 @@ export function transferLeader(r: Raft, target: NodeId): void {
   if (r.leadTransferee === target) return;
   r.electionElapsed = 0;
   r.leadTransferee = target;
+  // The target may win with forced votes, which ignore leases, even after this transfer is abandoned (a late
+  // TimeoutNow): no lease reads for the rest of this leadership.
+  r.lease = undefined;
   if (progress.match === r.log.lastIndex()) r.send({ type: 'timeoutNow', to: target });
   else maybeSendAppend(r, target, true);
 }

@@ -13,6 +13,7 @@ import {
 } from './leader.ts';
 import { RaftLog } from './log.ts';
 import { ProgressTracker } from './progress.ts';
+import { LeaderLease } from './lease.ts';
 import { ReadOnly } from './read-only.ts';
 import type { RaftStorage } from './storage.ts';
 import {
@@ -45,6 +46,13 @@ export class Raft {
   /** Index of the entry (or snapshot) that produced the current membership. */
   confIndex = 0;
   readonly readOnly = new ReadOnly();
+  /** Leader with leaseReads: its read lease (lease.ts); undefined otherwise, and for the rest of a leadership once a transfer began. */
+  lease: LeaderLease | undefined;
+  /**
+   * With leaseReads, ticks left during which this freshly started node refuses every (pre-)vote: before a
+   * crash it may have acknowledged a leader's lease heartbeat, which it no longer remembers.
+   */
+  #startupHoldTicks: number;
   /** Reads received before this leader committed an entry of its term (§6.4 step 1). */
   pendingReads: Uint8Array[] = [];
   readStates: ReadState[] = [];
@@ -57,6 +65,7 @@ export class Raft {
   constructor(config: RaftConfig, storage: RaftStorage) {
     this.id = config.id;
     this.config = config;
+    this.#startupHoldTicks = config.leaseReads && config.testingKnobs?.skipLeaseStartupHold !== true ? config.electionTicks : 0;
     this.log = new RaftLog(storage);
     this.tracker = new ProgressTracker(config.maxInflightMessages);
     const { hardState, confState } = storage.initialState();
@@ -82,6 +91,7 @@ export class Raft {
   }
 
   tick(): void {
+    if (this.#startupHoldTicks > 0) this.#startupHoldTicks--;
     this.#tickFn();
   }
 
@@ -113,6 +123,7 @@ export class Raft {
     this.uncommittedBytes = 0;
     this.readOnly.reset();
     this.pendingReads = [];
+    this.lease = undefined;
   }
 
   becomeFollower(term: number, lead: NodeId): void {
@@ -148,6 +159,7 @@ export class Raft {
     this.lead = this.id;
     this.role = 'leader';
     this.tracker.progress.get(this.id)!.becomeReplicate();
+    if (this.config.leaseReads) this.lease = new LeaderLease(this.config.electionTicks + (this.config.testingKnobs?.leaseExtraTicks ?? 0));
     this.#tickFn = () => tickLeader(this);
     this.#stepFn = (message) => stepLeader(this, message);
     // The no-op entry commits this term's first entry; ReadIndex and conf changes wait for it.
@@ -214,8 +226,9 @@ export class Raft {
       if (m.type === 'vote' || m.type === 'preVote') {
         const force = sameBytes(m.context, CAMPAIGN_TRANSFER);
         const inLease = this.config.checkQuorum && this.lead !== NONE && this.electionElapsed < this.config.electionTicks;
-        // A node that heard from a live leader recently ignores disruptive candidates.
-        if (!force && inLease) return false;
+        // A node that heard from a live leader recently ignores disruptive candidates (and with lease reads, so
+        // does a node that just started, which may have heard from one before it crashed).
+        if (!force && (inLease || this.#startupHoldTicks > 0)) return false;
       }
       if (m.type === 'preVote' || (m.type === 'preVoteResp' && !m.reject)) return true;
       const fromLeader = m.type === 'app' || m.type === 'heartbeat' || m.type === 'snap';

@@ -1,7 +1,8 @@
 /**
  * Command line for the deterministic simulation:
  *   npm run sim -- --seed-start S --seeds N [--trace] [--trace-messages] [--chaos-ticks T] [--bug NAME]
- * `--bug up-to-date|figure-8` injects a deliberate safety bug, to watch the checks fire.
+ * `--bug up-to-date|figure-8|long-lease` injects a deliberate safety bug, to watch the checks fire
+ * (long-lease also turns lease reads on for every seed).
  * Prints "N seeds, K failures" and, for each failing seed, the command that
  * replays it alone with a trace. Exits 1 if any seed failed.
  */
@@ -12,6 +13,7 @@ import { runSeed, type SimResult } from './simulation.ts';
 const BUGS: Record<string, TestingKnobs> = {
   'up-to-date': { skipUpToDateCheck: true },
   'figure-8': { commitPreviousTermEntries: true },
+  'long-lease': { leaseExtraTicks: 60 },
 };
 
 const SEEDS_MAX = 10_000_000;
@@ -56,7 +58,8 @@ function main(): void {
   const started = performance.now();
   const failures: SimResult[] = [];
   for (let seed = seedStart; seed < seedStart + seeds; seed++) {
-    const result = runSeed(seed, { trace, traceMessages: values['trace-messages'], chaosTicks, testingKnobs });
+    const leaseReads = testingKnobs?.leaseExtraTicks !== undefined ? true : undefined;
+    const result = runSeed(seed, { trace, traceMessages: values['trace-messages'], chaosTicks, testingKnobs, leaseReads });
     if (!result.ok) failures.push(result);
     if (tracing) console.log(`seed ${seed}: ${result.ok ? 'ok' : 'FAILED'} after ${result.ticks} ticks ${JSON.stringify(result.stats)}`);
   }

@@ -45,6 +45,15 @@ describe('deterministic cluster simulation', () => {
     expect(broken.error).toContain('leader completeness');
   }, TIMEOUT_MS);
 
+  test('the simulation catches read leases that outlive their leadership', () => {
+    // Found by running seeds 0..3999 with { leaseReads: true, testingKnobs: { leaseExtraTicks: 60 } } (2 hit it).
+    const LEASE_SEED = 435;
+    expect(runSeed(LEASE_SEED, { leaseReads: true }).ok).toBe(true);
+    const broken = runSeed(LEASE_SEED, { leaseReads: true, testingKnobs: { leaseExtraTicks: 60 } });
+    expect(broken.ok).toBe(false);
+    expect(broken.error).toContain('not linearizable');
+  }, TIMEOUT_MS);
+
   test('the simulation catches a voter that skips the up-to-date log check (the tests can fail)', () => {
     const failures = failuresIn(0, 60, { testingKnobs: { skipUpToDateCheck: true } });
     expect(failures.length).toBeGreaterThan(0);

@@ -14,7 +14,7 @@ import { SimNetwork, type InFlight } from './network.ts';
 import { chaosStep, type NemesisRates } from './nemesis.ts';
 import { Random } from './random.ts';
 import { SimNode } from './sim-node.ts';
-import { decodeWrite, Workload, type WorkloadHost } from './workload.ts';
+import { decodeWrite, Workload, type LeaderHandle, type WorkloadHost } from './workload.ts';
 
 /** Options of one run. */
 export interface SimOptions {
@@ -26,6 +26,8 @@ export interface SimOptions {
   traceMessages?: boolean;
   /** Ticks of chaos before healing. */
   chaosTicks?: number;
+  /** Force lease-based reads on or off; by default about half the seeds with check-quorum use them. */
+  leaseReads?: boolean;
 }
 
 export interface SimResult {
@@ -57,6 +59,8 @@ export class Simulation implements WorkloadHost {
   #clock = 0;
   readonly #raftConfig: Omit<RawNodeConfig, 'id' | 'random'>;
   readonly #diskDelayTicksMax: number;
+  /** Lease reads' own random stream (whether a seed uses them, and which believed leader a read goes to). */
+  readonly #readerRandom: Random;
 
   constructor(readonly seed: number, readonly options: SimOptions = {}) {
     const random = (this.random = new Random(seed));
@@ -79,6 +83,10 @@ export class Simulation implements WorkloadHost {
       checkQuorum: random.chance(0.8),
       testingKnobs: options.testingKnobs,
     };
+    // Drawn from a stream of its own, so adding lease reads left every other choice of a seed as it was.
+    this.#readerRandom = new Random(seed ^ 0x1ea5e);
+    this.#raftConfig.leaseReads = options.leaseReads ?? (this.#raftConfig.checkQuorum! && this.#readerRandom.chance(0.5));
+    if (this.#raftConfig.leaseReads) this.#raftConfig.checkQuorum = true;
     this.rates = {
       partition: random.pick([0, 0.005, 0.02, 0.05]),
       crash: random.pick([0, 0.003, 0.01, 0.03]),
@@ -134,9 +142,14 @@ export class Simulation implements WorkloadHost {
 
   leader(): ReturnType<WorkloadHost['leader']> {
     const node = this.leaderNode();
-    if (!node) return undefined;
-    const raw = node.node();
-    return { id: node.id, incarnation: node.incarnation, propose: (d) => raw.propose(d), readIndex: (c) => raw.readIndex(c) };
+    return node === undefined ? undefined : handle(node);
+  }
+
+  /** With lease reads, reads go to any live node that believes it leads (picked from a random stream of their own). */
+  reader(): ReturnType<WorkloadHost['leader']> {
+    if (!this.#raftConfig.leaseReads) return this.leader();
+    const leaders = this.liveNodes().filter((node) => node.node().status().role === 'leader');
+    return leaders.length === 0 ? undefined : handle(this.#readerRandom.pick(leaders));
   }
 
   crash(node: SimNode, torn: boolean): void {
@@ -344,6 +357,11 @@ export class Simulation implements WorkloadHost {
       return { seed: this.seed, ok: false, error: message, ticks: this.now, stats: this.stats };
     }
   }
+}
+
+function handle(node: SimNode): LeaderHandle {
+  const raw = node.node();
+  return { id: node.id, incarnation: node.incarnation, propose: (d) => raw.propose(d), readIndex: (c) => raw.readIndex(c) };
 }
 
 function describeMessage(m: Message): string {

@@ -18,9 +18,22 @@ export interface WorkloadHost {
   now: number;
   /** Strictly increasing logical time for call/return events. */
   clock(): number;
-  /** A live node that currently believes it is leader, if any. */
-  leader(): { id: NodeId; incarnation: number; propose(data: Uint8Array): void; readIndex(context: Uint8Array): void } | undefined;
+  /** A live node that currently believes it is leader, if any (the one with the highest term). */
+  leader(): LeaderHandle | undefined;
+  /**
+   * Where reads go: by default `leader()`; a host may pick any node that believes it leads, a deposed one
+   * included, so a lease that outlives its leadership gets asked.
+   */
+  reader?(): LeaderHandle | undefined;
   trace(line: string): void;
+}
+
+/** A node that believes it is leader, as the workload drives it. */
+export interface LeaderHandle {
+  id: NodeId;
+  incarnation: number;
+  propose(data: Uint8Array): void;
+  readIndex(context: Uint8Array): void;
 }
 
 interface PendingOperation {
@@ -62,11 +75,12 @@ export class Workload {
   issue(host: WorkloadHost): void {
     for (let client = 0; client < this.clients; client++) {
       if (this.#busy.has(client) || !this.random.chance(this.opProbability)) continue;
-      const leader = host.leader();
+      let leader = host.leader();
       if (!leader) continue;
       const opId = this.#nextOpId++;
       const key = this.random.pick(this.keys);
       const isWrite = this.random.chance(0.5);
+      if (!isWrite && host.reader !== undefined) leader = host.reader() ?? leader;
       const value = isWrite ? `v${opId}` : null;
       try {
         if (isWrite) leader.propose(encodeWrite(opId, key, value!));
