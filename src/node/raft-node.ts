@@ -313,7 +313,7 @@ export class RaftNode implements LedgerNode, PeerHandler {
   #installSources(): string[] {
     const snapshot = this.#options.log.installing!;
     const { membership } = decodeSnapshotState(snapshot.data, snapshot.metadata.confState);
-    const lead = this.#raw.status().lead;
+    const lead = this.#raw.lead;
     const sources = new Set<string>();
     const leadAddress = membership.addresses.get(lead)?.raftAddress ?? this.#peerAddresses().get(lead);
     if (leadAddress !== undefined) sources.add(leadAddress);
@@ -342,7 +342,7 @@ export class RaftNode implements LedgerNode, PeerHandler {
     // leader's match at append time, but nothing it committed is applied before this Ready is durable, since
     // one Ready is outstanding at a time. Not when the term or vote changed: a vote must be durable first.
     const persisted = log.initialState().hardState;
-    const sendEarly = this.#raw.status().role === "leader"
+    const sendEarly = this.#raw.role === "leader"
       && (ready.hardState === undefined || (ready.hardState.term === persisted.term && ready.hardState.vote === persisted.vote));
     if (sendEarly) this.#options.transport.send(ready.messages);
     // Committed entries already durable here were durable on a quorum: apply them in the same storage commit
@@ -491,7 +491,7 @@ export class RaftNode implements LedgerNode, PeerHandler {
     for (;;) {
       const refusal = this.#serviceRefusal();
       if (refusal !== undefined) throw refusal;
-      const lead = this.#raw.status().lead;
+      const lead = this.#raw.lead;
       if (lead === this.#options.nodeId) return (await this.#proposeLocal(write)).outcome;
       if (lead !== NONE) {
         const outcome = await this.#forward(lead, write);
@@ -637,7 +637,7 @@ export class RaftNode implements LedgerNode, PeerHandler {
     for (;;) {
       const refusal = this.#refusal();
       if (refusal !== undefined) throw refusal;
-      const lead = this.#raw.status().lead;
+      const lead = this.#raw.lead;
       const remainingMs = deadline - this.#options.now();
       if (lead === this.#options.nodeId) {
         const index = await this.#localReadIndex(remainingMs);
@@ -711,7 +711,7 @@ export class RaftNode implements LedgerNode, PeerHandler {
     for (;;) {
       const refusal = this.#serviceRefusal();
       if (refusal !== undefined) throw refusal;
-      const lead = this.#raw.status().lead;
+      const lead = this.#raw.lead;
       let reply: MembershipReply | undefined;
       if (lead === this.#options.nodeId) reply = await this.#changeLocal(request);
       else if (lead !== NONE) reply = await this.#forwardChange(lead, request);
@@ -743,7 +743,7 @@ export class RaftNode implements LedgerNode, PeerHandler {
    * changes nothing (a retried join succeeds).
    */
   async #changeLocal(request: MembershipRequest): Promise<MembershipReply> {
-    const lead = this.#raw.status().lead;
+    const lead = this.#raw.lead;
     if (lead !== this.#options.nodeId) return { kind: "notLeader", leaderId: lead };
     const checked = this.#checkChange(request);
     if (checked.kind !== "propose") return checked.reply;
@@ -891,7 +891,7 @@ export class RaftNode implements LedgerNode, PeerHandler {
       if (write.idempotencyKey !== undefined && !isIdempotencyKey(write.idempotencyKey)) {
         throw new InvalidRequestError("Idempotency-Key must be 1..128 printable ASCII characters");
       }
-      const lead = this.#raw.status().lead;
+      const lead = this.#raw.lead;
       if (lead !== this.#options.nodeId) return { kind: "notLeader", leaderId: lead };
       const { outcome, raftIndex } = await this.#proposeLocal(write);
       const reply: ForwardReply = { kind: "applied", applied: outcome.applied, treeSize: outcome.treeSize, raftIndex };
@@ -903,7 +903,7 @@ export class RaftNode implements LedgerNode, PeerHandler {
   }
 
   async readIndex(): Promise<ReadIndexReply> {
-    const lead = this.#raw.status().lead;
+    const lead = this.#raw.lead;
     if (lead !== this.#options.nodeId) return { kind: "notLeader", leaderId: lead };
     const index = await this.#localReadIndex(this.#options.leaderWaitMs);
     if (index === undefined) throw new PeerRequestError(503, "leadership not confirmed in time");

@@ -175,6 +175,16 @@ export class RawNode {
     return this.#raft.tracker.confState();
   }
 
+  /** The leader this node knows of (NONE if none), without building a full status. */
+  get lead(): NodeId {
+    return this.#raft.lead;
+  }
+
+  /** This node's role, without building a full status. */
+  get role(): Role {
+    return this.#raft.role;
+  }
+
   status(): RaftStatus {
     const r = this.#raft;
     const progress = new Map<NodeId, { match: number; next: number; state: ProgressState }>();

@@ -158,6 +158,11 @@ export class MemoryRaftStorage implements RaftStorage {
     const start = fresh[0]!.index;
     assert(start <= this.lastIndex() + 1, `append at ${start} leaves a gap after ${this.lastIndex()}`);
     const offset = this.#entries[0]!.index;
+    if (start === this.lastIndex() + 1) {
+      // The common case, appending after the last entry: no copy of the log.
+      for (const entry of fresh) this.#entries.push(entry);
+      return;
+    }
     this.#entries = this.#entries.slice(0, start - offset).concat(fresh);
   }
 }
