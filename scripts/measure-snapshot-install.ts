@@ -9,11 +9,11 @@
  *   bun run scripts/measure-snapshot-install.ts [ENTRIES=100000] [VALUE_BYTES=100]
  */
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { formatSignerKey, generateSigner } from "../src/checkpoint/index.ts";
-import { startNode, type NodeProcess } from "../test/helpers/process.ts";
+import { freePort, startNode, type NodeProcess } from "../test/helpers/process.ts";
+import { until as pollUntil } from "../test/helpers/poll.ts";
 
 const ENTRIES = Number(process.argv[2] ?? 100_000);
 const VALUE_BYTES = Number(process.argv[3] ?? 100);
@@ -21,26 +21,7 @@ const BATCH_OPERATIONS = 1000;
 const SECRET = "measure-snapshot-install-secret";
 const WAIT_MS_MAX = 600_000;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function until<T>(probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + WAIT_MS_MAX;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error("timed out");
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+const until = <T>(probe: () => Promise<T | undefined>): Promise<T> => pollUntil("the cluster", probe, WAIT_MS_MAX, 20);
 
 const dir = await mkdtemp(join(tmpdir(), "scribe-measure-"));
 const processes: NodeProcess[] = [];

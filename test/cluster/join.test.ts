@@ -10,36 +10,18 @@
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { formatSignerKey, generateSigner } from "../../src/checkpoint/index.ts";
-import { startNode, type NodeProcess } from "../helpers/process.ts";
+import { freePort, startNode, type NodeProcess } from "../helpers/process.ts";
+import { until as pollUntil } from "../helpers/poll.ts";
 
 const SECRET = "join-test-cluster-secret";
 const DEADLINE_MS = 20_000;
 const WRITES = 60;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + DEADLINE_MS;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+/** Poll until `probe` answers, or fail after DEADLINE_MS. */
+const until = <T>(what: string, probe: () => Promise<T | undefined>): Promise<T> => pollUntil(what, probe, DEADLINE_MS, 50);
 
 interface Member {
   id: number;
