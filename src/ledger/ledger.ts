@@ -7,7 +7,9 @@
  * Writing is two-phase so nothing is visible before it is durable:
  * `prepare` computes the storage batch and results; the caller commits the
  * batch durably; `publish` then makes it visible to readers. Prepares must be
- * serialized (one in flight at a time) by the caller. If a commit fails, the
+ * serialized (one at a time) by the caller, but the next group may be
+ * prepared while earlier ones are still being committed (it sees their
+ * writes); groups are committed and published in the order they were prepared. If a commit fails, the
  * in-memory Merkle frontier is ahead of storage: the ledger must be thrown
  * away and reopened from storage (the node fail-stops).
  *
@@ -79,6 +81,11 @@ export class Ledger extends LedgerReader {
   #nextSeq: number;
   #lastTimestampMs = 0;
   #preparing = false;
+  /**
+   * The newest record of every key written by a prepared group that is not published yet: the next group may
+   * be prepared while earlier ones are still being committed, and must see their writes.
+   */
+  readonly #unpublished = new Map<string, LatestRecord>();
 
   private constructor(options: LedgerOptions, frontier: MerkleFrontier) {
     super({
@@ -157,14 +164,25 @@ export class Ledger extends LedgerReader {
       const lastChunk = out.chunks.flush();
       if (lastChunk !== undefined) out.ops.push({ type: "put", key: lastChunk.key, value: lastChunk.row });
       this.#lastTimestampMs = stamp;
+      this.#noteUnpublished(out);
       return { ops: out.ops, entries: out.entries, hot: out.hot, results, treeSize: this.#nextSeq, rootHash: this.#frontier.root() };
     } finally {
       this.#preparing = false;
     }
   }
 
+  /** Remember the new records of an accepted group until it is published. */
+  #noteUnpublished(out: PreparedParts): void {
+    for (let i = 0; i < out.entries.length; i++) this.#unpublished.set(out.entries[i]!.key, out.hot[i]!.latest);
+  }
+
   /** Make a durably committed `prepared` visible to readers and watchers, and issue its checkpoint. */
   publish(prepared: Prepared): void {
+    for (let i = 0; i < prepared.entries.length; i++) {
+      const key = prepared.entries[i]!.key;
+      // A later prepared group may have written the key again: its record stays until that group is published.
+      if (this.#unpublished.get(key) === prepared.hot[i]!.latest) this.#unpublished.delete(key);
+    }
     this.publishState(prepared.treeSize, prepared.rootHash, prepared.entries, prepared.hot);
     this.checkpoints.schedule(prepared.treeSize, prepared.rootHash);
     if (prepared.entries.length > 0) {
@@ -215,6 +233,7 @@ export class Ledger extends LedgerReader {
       this.#frontier = frontier;
       this.#nextSeq = treeSize;
       this.#lastTimestampMs = lastTimestampMs;
+      this.#noteUnpublished(out);
       return { ops: out.ops, entries: out.entries, hot: out.hot, results: [], treeSize, rootHash };
     } finally {
       this.#preparing = false;
@@ -267,7 +286,7 @@ export class Ledger extends LedgerReader {
   /** Record `key`'s cached latest record in `known`, or add it to `misses` to be read. */
   #noteKey(key: string, known: Map<string, LatestRecord | null>, misses: string[]): void {
     if (known.has(key)) return;
-    const cached = this.cachedLatest(key);
+    const cached = this.#unpublished.get(key) ?? this.cachedLatest(key);
     known.set(key, cached ?? null);
     if (cached === undefined) misses.push(key);
   }

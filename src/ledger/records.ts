@@ -21,7 +21,7 @@
  */
 import { StorageCorruptionError } from "../storage/index.ts";
 import { integerKey, KeyBuilder, stringKey, Tag } from "../storage/keys.ts";
-import { cbor, decodeCbor, EntryDecodeError, entryFields, entryFromFields, type Entry } from "./entry.ts";
+import { cbor, decodeCbor, dedicatedEncoder, EntryDecodeError, entryFields, entryFromFields, type Entry } from "./entry.ts";
 
 /** Storage layout version written at first open; a data directory of another format is refused. */
 export const LEDGER_FORMAT = 2;
@@ -91,6 +91,10 @@ function corrupt(what: string): never {
   throw new StorageCorruptionError(`malformed ${what} record read back from storage`);
 }
 
+/** The hot path's encoders, one per record shape (see dedicatedEncoder). */
+const versionRowEncoder = dedicatedEncoder();
+const chunkEncoder = dedicatedEncoder();
+
 /** Encoded size of a CBOR byte-string head for `length` bytes (RFC 8949 preferred serialization). */
 function byteStringHeadBytes(length: number): number {
   return length < 24 ? 1 : length < 0x100 ? 2 : length < 0x1_0000 ? 3 : length < 0x1_0000_0000 ? 5 : 9;
@@ -107,7 +111,7 @@ function valueItemBytes(value: Uint8Array | null | false): number {
  * into it: the row is array(2) = 0x82, then the entry array, then the value.
  */
 export function encodeVersionRow(entry: Entry, value: Uint8Array | null | false, timestampField?: number | bigint): { row: Uint8Array; entryBytes: Uint8Array } {
-  const row = cbor.encode([entryFields(entry, timestampField), value]);
+  const row = versionRowEncoder.encode([entryFields(entry, timestampField), value]);
   return { row, entryBytes: row.subarray(1, row.length - valueItemBytes(value)) };
 }
 
@@ -154,7 +158,7 @@ export function encodeChunk(items: readonly ChunkItem[]): Uint8Array {
     joined.set(item.entryBytes, at);
     at += item.entryBytes.length;
   }
-  return cbor.encode([versions, lengths, joined]);
+  return chunkEncoder.encode([versions, lengths, joined]);
 }
 
 /** Decode a chunk row; every item has a version >= 1 and non-empty entry bytes (views into the row). */

@@ -36,6 +36,9 @@ export const DEFAULT_WRITE_QUEUE_LIMITS: WriteQueueLimits = {
   groupBytesMax: 64 * 1024 * 1024,
 };
 
+/** Groups prepared and handed to storage before the oldest of them is published. */
+export const GROUPS_IN_FLIGHT_MAX = 2;
+
 export interface LocalNodeOptions {
   nodeId: string;
   address: string;
@@ -64,6 +67,8 @@ export class LocalNode implements LedgerNode {
   #draining: Promise<void> | undefined;
   #closed = false;
   #failure: unknown;
+  /** Set while the drain waits for a commit: a new write wakes it to start the next group. */
+  #wake: (() => void) | undefined;
   /** Orders each group's idempotency records after every earlier group's, across restarts. */
   #groupNumber: number;
 
@@ -92,6 +97,7 @@ export class LocalNode implements LedgerNode {
       this.#queue.push(idempotencyKey === undefined ? { command, sizeBytes, resolve, reject } : { command, idempotencyKey, sizeBytes, resolve, reject });
       this.#queuedBytes += sizeBytes;
       this.#draining ??= this.#drainSoon();
+      this.#wake?.();
     });
   }
 
@@ -104,7 +110,31 @@ export class LocalNode implements LedgerNode {
    */
   async #drainSoon(): Promise<void> {
     await thisTurnDone();
-    while (this.#queue.length > 0 && this.#failure === undefined) await this.#commitGroup(this.#takeGroup());
+    // Up to GROUPS_IN_FLIGHT_MAX groups at once: writes that arrive while a group commits form the next group,
+    // prepared and handed to storage at once, so the storage never waits for this thread between two commits.
+    const inFlight: Array<{ answered: Promise<void>; settled: boolean }> = [];
+    let previous: Promise<void> = Promise.resolve();
+    for (;;) {
+      while (inFlight.length > 0 && inFlight[0]!.settled) inFlight.shift();
+      if (this.#failure !== undefined) break;
+      if (this.#queue.length > 0 && inFlight.length < GROUPS_IN_FLIGHT_MAX) {
+        previous = (await this.#startGroup(this.#takeGroup(), previous)).answered;
+        const slot = { answered: previous, settled: false };
+        void previous.then(() => (slot.settled = true));
+        inFlight.push(slot);
+        continue;
+      }
+      // Nothing to start and nothing in flight: done, in the same step that saw it (no lost wake-up).
+      if (inFlight.length === 0) break;
+      const arrived = this.#queue.length > 0 ? undefined : new Promise<void>((resolve) => (this.#wake = resolve));
+      await Promise.race(arrived === undefined ? [inFlight[0]!.answered] : [inFlight[0]!.answered, arrived]);
+      this.#wake = undefined;
+      // Let every write of this turn join the next group.
+      if (this.#queue.length > 0) await thisTurnDone();
+    }
+    // Only after a failure can groups still be in flight here; otherwise no await may come between the
+    // check above and clearing #draining.
+    if (inFlight.length > 0) await Promise.all(inFlight.map((slot) => slot.answered));
     this.#draining = undefined;
   }
 
@@ -114,23 +144,43 @@ export class LocalNode implements LedgerNode {
     return undefined;
   }
 
-  /** Prepare, durably commit, publish and answer one group; a failure fail-stops the node. */
-  async #commitGroup(group: Queued[]): Promise<void> {
+  /**
+   * Prepare one group and start its durable commit; the returned promise settles once the group is published
+   * and answered, which happens after `previous` (the group before it) is. A failure fail-stops the node.
+   */
+  async #startGroup(group: Queued[], previous: Promise<void>): Promise<{ answered: Promise<void> }> {
+    const { idempotency: records, now } = this.#options;
+    let commit: Promise<void>;
+    let outcome: Awaited<ReturnType<typeof prepareIdempotent>>;
+    let mark: number;
     try {
       const ops: BatchOp[] = [];
-      const { idempotency: records, now } = this.#options;
-      const { prepared, results, replayed } = await prepareIdempotent({ ledger: this.ledger, records, commands: group, timestampMs: now(), index: ++this.#groupNumber }, ops);
-      await this.#options.storage.commit(ops);
-      records.flushed();
+      outcome = await prepareIdempotent({ ledger: this.ledger, records, commands: group, timestampMs: now(), index: ++this.#groupNumber }, ops);
+      mark = records.mark();
+      commit = this.#options.storage.commit(ops);
+    } catch (error) {
+      this.#fail(error, group);
+      return { answered: Promise.resolve() };
+    }
+    const answered = (async () => {
+      try {
+        await commit;
+        await previous;
+        if (this.#failure !== undefined) throw this.#failure;
+      } catch (error) {
+        this.#fail(error, group);
+        return;
+      }
+      records.flushed(mark);
+      const { prepared, results, replayed } = outcome;
       if (prepared !== undefined) this.ledger.publish(prepared);
       results.forEach((result, i) => {
         if (!result.ok) group[i]!.reject(result.error);
         else if (replayed.has(i)) group[i]!.resolve({ applied: result.applied, treeSize: result.treeSize, replayed: true });
         else group[i]!.resolve({ applied: result.applied, treeSize: result.treeSize });
       });
-    } catch (error) {
-      this.#fail(error, group);
-    }
+    })();
+    return { answered };
   }
 
   #takeGroup(): Queued[] {
@@ -147,13 +197,15 @@ export class LocalNode implements LedgerNode {
     return group;
   }
 
+  /** Fail-stop: refuse `group`, everything queued and everything after; tell the process once. */
   #fail(error: unknown, group: Queued[]): void {
-    this.#failure = error;
+    const first = this.#failure === undefined;
+    if (first) this.#failure = error;
     const refusal = this.#refusal()!;
     for (const queued of group) queued.reject(refusal);
     for (const queued of this.#queue.splice(0)) queued.reject(refusal);
     this.#queuedBytes = 0;
-    this.#options.onFatal?.(error);
+    if (first) this.#options.onFatal?.(error);
   }
 
   async readBarrier(_consistency: Consistency): Promise<void> {

@@ -77,8 +77,12 @@ export class IdempotencyRecords {
   readonly #limits: IdempotencyLimits;
   /** key -> when it was recorded; Map order is apply order, oldest first. */
   readonly #order: Map<string, Remembered>;
-  /** Records written into a batch that is not durable yet, so lookups before the commit still see them. */
-  readonly #unflushed = new Map<string, ForwardReply>();
+  /**
+   * Records written into batches that are not durable yet, so lookups before the commit still see them; each
+   * tagged with its sequence number, in recording order, so one batch can be marked durable before the next.
+   */
+  readonly #unflushed = new Map<string, { reply: ForwardReply; mark: number }>();
+  #recorded = 0;
 
   /** The highest index (Raft index, or a single node's group number) of the records found at open; 0 if none. */
   readonly indexAtOpen: number;
@@ -125,7 +129,7 @@ export class IdempotencyRecords {
   async lookup(key: string): Promise<ForwardReply | undefined> {
     if (!this.#order.has(key)) return undefined;
     const unflushed = this.#unflushed.get(key);
-    if (unflushed !== undefined) return unflushed;
+    if (unflushed !== undefined) return unflushed.reply;
     const bytes = await this.#storage.get(recordKey(key));
     if (bytes === undefined) throw new StorageCorruptionError(`idempotency record ${JSON.stringify(key)} is missing`);
     const raw = decodeWire(bytes) as unknown[];
@@ -138,7 +142,7 @@ export class IdempotencyRecords {
     const value = cbor.encode([cborUint(at.raftIndex), cborUint(at.position), cborUint(at.timestampMs), forwardReplyToWire(reply)]);
     ops.push({ type: "put", key: recordKey(key), value });
     this.#order.set(key, { timestampMs: at.timestampMs });
-    this.#unflushed.set(key, reply);
+    this.#unflushed.set(key, { reply, mark: ++this.#recorded });
   }
 
   /** Forget the oldest records beyond the count limit or older than the retention before `timestampMs`. */
@@ -151,9 +155,17 @@ export class IdempotencyRecords {
     }
   }
 
-  /** The batch holding the recent records is durable. */
-  flushed(): void {
-    this.#unflushed.clear();
+  /** The position of the newest record so far: `flushed(mark)` once the batch holding it is durable. */
+  mark(): number {
+    return this.#recorded;
+  }
+
+  /** The batches holding every record up to `upTo` (default: all of them) are durable. */
+  flushed(upTo = Infinity): void {
+    for (const [key, { mark }] of this.#unflushed) {
+      if (mark > upTo) break;
+      this.#unflushed.delete(key);
+    }
   }
 
   get size(): number {

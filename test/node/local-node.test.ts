@@ -117,4 +117,61 @@ describe("LocalNode", () => {
     expect(server.node.ledger.treeSize).toBe(1);
     await server.close();
   });
+
+  test("a group prepared while the previous one commits sees its writes; both commit in order", async () => {
+    const inner = createMemoryStorage();
+    let inFlight = 0;
+    let overlapped = false;
+    const order: number[] = [];
+    const slow: Storage = {
+      ...inner,
+      close: async () => {},
+      async commit(batch) {
+        inFlight++;
+        overlapped ||= inFlight > 1;
+        const id = order.length;
+        order.push(-1);
+        await new Promise((resolve) => setTimeout(resolve, 30));
+        await inner.commit(batch);
+        order[id] = id;
+        inFlight--;
+      },
+    };
+    const server = await openTestServer({ storage: slow });
+    const first = server.node.write(put("k"));
+    await new Promise((resolve) => setTimeout(resolve, 5)); // the first group is committing now
+    const ifVersion = { operations: [{ op: "put" as const, key: "k", value: VALUE, contentType: "text/plain", ifVersion: 1 }] };
+    const ifAbsent = { operations: [{ op: "put" as const, key: "k", value: VALUE, contentType: "text/plain", ifAbsent: true }] };
+    const second = server.node.write(ifVersion);
+    const third = server.node.write(ifAbsent);
+    expect((await first).applied[0]!.version).toBe(1);
+    expect((await second).applied[0]!.version).toBe(2);
+    await expect(third).rejects.toBeInstanceOf(PreconditionFailedError);
+    expect(overlapped).toBe(true);
+    expect(order).toEqual([0, 1, 2].slice(0, order.length));
+    expect((await server.node.ledger.get("k")).version).toBe(2);
+    await server.close();
+  });
+
+  test("when a commit fails, the group prepared behind it is refused too and nothing of either is published", async () => {
+    const inner = createMemoryStorage();
+    let commits = 0;
+    const failing: Storage = {
+      ...inner,
+      close: async () => {},
+      async commit(batch) {
+        const n = ++commits;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        if (n === 2) throw new Error("injected failure of the first write group");
+        await inner.commit(batch);
+      },
+    };
+    const server = await openTestServer({ storage: failing }); // commit 1: the format record
+    const first = server.node.write(put("a"));
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const second = server.node.write(put("b"));
+    await expect(first).rejects.toBeInstanceOf(NodeUnavailableError);
+    await expect(second).rejects.toBeInstanceOf(NodeUnavailableError);
+    expect(server.node.ledger.treeSize).toBe(0);
+  });
 });
