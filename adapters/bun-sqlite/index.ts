@@ -8,10 +8,16 @@
  * calling thread (WAL lets readers run beside the writer and see every
  * committed transaction).
  *
- * Group commit: at most one group is in flight; batches that arrive while it
- * commits form the next group, one transaction and one fsync. Each caller's
- * batch stays atomic because the whole group is one transaction; if it
- * fails, every caller in the group sees the error and none of it is visible.
+ * Group commit: batches that arrive while earlier groups commit form the
+ * next group, one transaction and one fsync. Up to GROUPS_IN_FLIGHT_MAX
+ * groups are handed to the worker at once, so it starts the next transaction
+ * the moment the previous COMMIT returns instead of waiting for a round trip
+ * through this thread; they commit in the order sent. Each caller's batch
+ * stays atomic because its whole group is one transaction; if it fails,
+ * every caller in the group sees the error and none of it is visible. A
+ * later group may depend on an earlier one (a ledger's next seqs), so after
+ * a failure the worker refuses every group already sent, and the adapter
+ * refuses all further commits (fail-stop: reopen to go on).
  */
 import {
   assertRanges,
@@ -55,6 +61,8 @@ interface PendingCommit {
 }
 
 const GROUP_BATCHES_MAX_DEFAULT = 1024;
+/** Groups handed to the writer worker and not yet answered. */
+export const GROUPS_IN_FLIGHT_MAX = 2;
 /** Ranges answered by one lastInRanges statement (3 parameters each). */
 const RANGES_PER_STATEMENT = 64;
 
@@ -118,7 +126,9 @@ export async function createBunSqliteStorage(options: BunSqliteStorageOptions): 
 
   const worker = new Worker(writerWorkerSpecifier());
   let nextGroupId = 0;
-  let inFlight: { id: number; group: PendingCommit[] } | undefined;
+  /** Groups sent to the worker and not yet answered, oldest first. */
+  const inFlight: Array<{ id: number; group: PendingCommit[] }> = [];
+  /** Set once the worker died or a commit failed; every later commit is refused with it. */
   let workerFailure: Error | undefined;
   let onOpened: (() => void) | undefined;
   let onClosed: (() => void) | undefined;
@@ -127,16 +137,23 @@ export async function createBunSqliteStorage(options: BunSqliteStorageOptions): 
     const reply = event.data;
     if (reply.type === "opened") return onOpened?.();
     if (reply.type === "closed") return onClosed?.();
-    const finished = inFlight!;
-    inFlight = undefined;
-    if (reply.type === "committed") for (const pending of finished.group) pending.resolve();
-    else for (const pending of finished.group) pending.reject(new Error(`sqlite commit failed: ${reply.message}`));
-    sendNextGroup();
+    const finished = inFlight.shift()!;
+    if (reply.type === "committed") {
+      for (const pending of finished.group) pending.resolve();
+    } else {
+      const error = new Error(`sqlite commit failed: ${reply.message}`);
+      for (const pending of finished.group) pending.reject(error);
+      if (workerFailure === undefined) {
+        workerFailure = error;
+        for (const pending of queue.splice(0)) pending.reject(error);
+      }
+    }
+    sendNextGroups();
   };
   worker.onerror = (event: ErrorEvent) => {
     workerFailure = new Error(`sqlite writer worker died: ${event.message}`);
-    for (const pending of [...(inFlight?.group ?? []), ...queue]) pending.reject(workerFailure);
-    inFlight = undefined;
+    for (const pending of [...inFlight.flatMap(({ group }) => group), ...queue]) pending.reject(workerFailure);
+    inFlight.length = 0;
     queue = [];
     for (const wake of idleWaiters.splice(0)) wake();
   };
@@ -145,17 +162,16 @@ export async function createBunSqliteStorage(options: BunSqliteStorageOptions): 
     worker.postMessage({ type: "open", path: options.path } satisfies WriterRequest);
   });
 
-  function sendNextGroup(): void {
-    if (inFlight !== undefined) return;
-    if (queue.length === 0) {
-      for (const wake of idleWaiters.splice(0)) wake();
-      return;
+  function sendNextGroups(): void {
+    while (inFlight.length < GROUPS_IN_FLIGHT_MAX && queue.length > 0) {
+      const group = queue.slice(0, groupBatchesMax);
+      queue = queue.slice(group.length);
+      const ops = packOps(group.map(({ batch }) => batch));
+      const id = nextGroupId++;
+      inFlight.push({ id, group });
+      worker.postMessage({ type: "commit", id, ops } satisfies WriterRequest, [ops]);
     }
-    const group = queue.slice(0, groupBatchesMax);
-    queue = queue.slice(group.length);
-    const ops = packOps(group.map(({ batch }) => batch));
-    inFlight = { id: nextGroupId++, group };
-    worker.postMessage({ type: "commit", id: inFlight.id, ops } satisfies WriterRequest, [ops]);
+    if (inFlight.length === 0 && queue.length === 0) for (const wake of idleWaiters.splice(0)) wake();
   }
 
   function ensureOpen(): void {
@@ -200,7 +216,7 @@ export async function createBunSqliteStorage(options: BunSqliteStorageOptions): 
       if (workerFailure !== undefined) return Promise.reject(workerFailure);
       return new Promise<void>((resolve, reject) => {
         queue.push({ batch, resolve, reject });
-        sendNextGroup();
+        sendNextGroups();
       });
     },
     async sizeBytes() {
@@ -212,7 +228,7 @@ export async function createBunSqliteStorage(options: BunSqliteStorageOptions): 
       if (closed) return;
       closed = true;
       // Let queued and in-flight groups finish: close never drops a commit it accepted.
-      if ((inFlight !== undefined || queue.length > 0) && workerFailure === undefined) {
+      if ((inFlight.length > 0 || queue.length > 0) && workerFailure === undefined) {
         await new Promise<void>((resolve) => idleWaiters.push(resolve));
       }
       await new Promise<void>((resolve) => {

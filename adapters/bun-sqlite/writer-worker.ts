@@ -3,7 +3,9 @@
  * (synchronous=FULL means an fsync of the WAL) blocks only this thread, so
  * the main thread keeps serving requests while it runs. Receives groups of
  * batches, commits each group in one transaction, answers with its id.
- * Never reads; never acknowledges a group before its COMMIT returned.
+ * Never reads; never acknowledges a group before its COMMIT returned. Groups
+ * commit in the order they arrive; once one fails, every later group is
+ * refused (it may depend on the failed one), so nothing after a gap commits.
  */
 import { Database } from "bun:sqlite";
 import { forEachPackedOp } from "./wire.ts";
@@ -21,6 +23,8 @@ declare const self: { onmessage: (event: MessageEvent<WriterRequest>) => void; p
 let db: Database | undefined;
 let put: ReturnType<Database["prepare"]> | undefined;
 let remove: ReturnType<Database["prepare"]> | undefined;
+/** The first commit failure; set, it refuses every later group. */
+let failure: string | undefined;
 
 self.onmessage = (event) => {
   const request = event.data;
@@ -32,13 +36,18 @@ self.onmessage = (event) => {
     remove = db.prepare("DELETE FROM kv WHERE k = ?");
     self.postMessage({ type: "opened" });
   } else if (request.type === "commit") {
+    if (failure !== undefined) {
+      self.postMessage({ type: "failed", id: request.id, message: `refused after an earlier group failed: ${failure}` });
+      return;
+    }
     try {
       db!.transaction(() => {
         forEachPackedOp(request.ops, (key, value) => put!.run(key, value), (key) => remove!.run(key));
       })();
       self.postMessage({ type: "committed", id: request.id });
     } catch (error) {
-      self.postMessage({ type: "failed", id: request.id, message: String(error) });
+      failure = String(error);
+      self.postMessage({ type: "failed", id: request.id, message: failure });
     }
   } else {
     db?.close();

@@ -1,7 +1,9 @@
+import { Database } from "bun:sqlite";
+import { describe, expect, test } from "bun:test";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createBunSqliteStorage } from "../../adapters/bun-sqlite/index.ts";
+import { createBunSqliteStorage, GROUPS_IN_FLIGHT_MAX } from "../../adapters/bun-sqlite/index.ts";
 import { describeStorageConformance } from "./conformance.ts";
 
 describeStorageConformance({
@@ -10,4 +12,39 @@ describeStorageConformance({
   open: (dir) => createBunSqliteStorage({ path: join(dir, "ledger.sqlite") }),
   makeLocation: () => mkdtemp(join(tmpdir(), "scribe-sqlite-")),
   cleanup: (dir) => rm(dir, { recursive: true, force: true }),
+});
+
+describe("bun-sqlite after a failed commit", () => {
+  test("refuses the groups sent behind it and every later commit; nothing after the failure is stored", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "scribe-sqlite-fail-"));
+    const path = join(dir, "ledger.sqlite");
+    try {
+      const storage = await createBunSqliteStorage({ path });
+      const bytes = (text: string) => new TextEncoder().encode(text);
+      await storage.commit([{ type: "put", key: bytes("a"), value: bytes("1") }]);
+      // Make inserts of key "bad" fail inside the writer's transaction.
+      const saboteur = new Database(path);
+      saboteur.exec("CREATE TRIGGER refuse_bad BEFORE INSERT ON kv WHEN NEW.k = CAST('bad' AS BLOB) BEGIN SELECT RAISE(ABORT, 'injected failure'); END");
+      saboteur.close();
+      // Both groups are handed to the worker before either is answered.
+      expect(GROUPS_IN_FLIGHT_MAX).toBeGreaterThanOrEqual(2);
+      // Settled outcomes are read through .then: awaiting `expect(p).rejects` on these promises hung under bun:test.
+      const outcome = (commit: Promise<void>) => commit.then(() => "committed", (error: unknown) => String(error));
+      const failing = outcome(storage.commit([{ type: "put", key: bytes("bad"), value: bytes("x") }]));
+      const behind = outcome(storage.commit([{ type: "put", key: bytes("b"), value: bytes("2") }]));
+      const queued = outcome(storage.commit([{ type: "put", key: bytes("c"), value: bytes("3") }]));
+      expect(await failing).toContain("injected failure");
+      expect(await behind).toContain("refused after an earlier group failed");
+      expect(await queued).toContain("injected failure");
+      expect(await outcome(storage.commit([{ type: "put", key: bytes("d"), value: bytes("4") }]))).toContain("sqlite commit failed");
+      await storage.close();
+
+      const reopened = await createBunSqliteStorage({ path });
+      const keys = (await reopened.scan({ limit: 10 })).map(({ key }) => new TextDecoder().decode(key));
+      expect(keys).toEqual(["a"]);
+      await reopened.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });
