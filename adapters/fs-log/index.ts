@@ -239,7 +239,7 @@ class FsLogStore implements FsLogStorage {
     assertRanges(ranges);
     // Resolve every entry before the first await so the answers are one consistent snapshot.
     const found = ranges.map((range) => {
-      const [key] = this.#index.range(toKeyString(range.start), toKeyString(range.end), 1, true);
+      const key = this.#index.lastInRange(toKeyString(range.start), toKeyString(range.end));
       return key === undefined ? undefined : { key, entry: this.#index.get(key)! };
     });
     const out: Array<KvPair | undefined> = [];

@@ -52,7 +52,7 @@ export function createMemoryStorage(options: MemoryStorageOptions = {}): Storage
       ensureOpen();
       assertRanges(ranges);
       return ranges.map((range): KvPair | undefined => {
-        const [key] = values.range(toKeyString(range.start), toKeyString(range.end), 1, true);
+        const key = values.lastInRange(toKeyString(range.start), toKeyString(range.end));
         return key === undefined ? undefined : { key: fromKeyString(key), value: values.get(key)! };
       });
     },

@@ -134,6 +134,22 @@ export class SortedKeyMap<V> {
     return out;
   }
 
+  /** The greatest key in [start, end), if any: `range(start, end, 1, true)` without allocating. */
+  lastInRange(start: string, end: string): string | undefined {
+    const chunks = this.#chunks;
+    if (chunks.length === 0) return undefined;
+    let c = this.#chunkFor(end);
+    let i = lowerBound(chunks[c]!, end) - 1;
+    if (i < 0) {
+      // Every key of chunk c is >= end; the chunk before it ends below end (#chunkFor picked the first that does not).
+      if (c === 0) return undefined;
+      c--;
+      i = chunks[c]!.length - 1;
+    }
+    const key = chunks[c]![i]!;
+    return key >= start ? key : undefined;
+  }
+
   /** Every key in ascending order with its value, for a checkpoint. */
   sortedEntries(): { keys: string[]; entries: V[] } {
     const keys = this.#chunks.flat();

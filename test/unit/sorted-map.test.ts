@@ -45,6 +45,11 @@ describe("SortedKeyMap", () => {
           expect(map.range(a, b, limit, true)).toEqual(forward.reverse().slice(0, limit));
           expect(map.range(undefined, undefined, 1_000_000, false)).toEqual(sorted);
           expect(map.range(undefined, a, 3, true)).toEqual(sorted.filter((x) => x < a!).reverse().slice(0, 3));
+          for (let probe = 0; probe < 200; probe++) {
+            const [low, high] = [key(), key()].sort();
+            expect(map.lastInRange(low!, high!)).toBe(sorted.filter((x) => x >= low! && x < high!).pop());
+            expect(map.lastInRange(low!, low! + "\u0000")).toBe(model.has(low!) ? low : undefined);
+          }
         }
       }
       expect(map.size).toBe(model.size);
