@@ -38,7 +38,7 @@ import {
 import { encodeCheckpoint } from "./checkpoint.ts";
 import { crc32c } from "./crc32c.ts";
 import { closeFile, exists, fdatasync, fsyncDir, makeDir, openFile, renameFile, writeAll, writeAllBlocking } from "./fs-io.ts";
-import { fromKeyString, type IndexEntry, type KeyIndex, toKeyString } from "./key-index.ts";
+import { fromKeyString, type IndexEntry, type KeyIndex, keyAtLeast, toKeyString } from "./key-index.ts";
 import { batchEncodedBytes, type CheckedBatch, encodeFrame } from "./record.ts";
 import {
   applyUpdates,
@@ -239,7 +239,8 @@ class FsLogStore implements FsLogStorage {
     assertRanges(ranges);
     // Resolve every entry before the first await so the answers are one consistent snapshot.
     const found = ranges.map((range) => {
-      const key = this.#index.lastInRange(toKeyString(range.start), toKeyString(range.end));
+      const below = this.#index.lastBelow(toKeyString(range.end));
+      const key = below !== undefined && keyAtLeast(below, range.start) ? below : undefined;
       return key === undefined ? undefined : { key, entry: this.#index.get(key)! };
     });
     const out: Array<KvPair | undefined> = [];
@@ -345,11 +346,18 @@ class FsLogStore implements FsLogStorage {
     const { frame, valueOffsets } = encodeFrame(batches);
     if (this.#writePosition > 0 && this.#writePosition + frame.length > this.#options.segmentBytes) await this.#roll();
     const offset = this.#writePosition;
-    if (frame.length <= BLOCKING_WRITE_BYTES_MAX) writeAllBlocking(this.#writeFd, frame, offset);
-    else await writeAll(this.#writeFd, frame, offset);
-    const syncing = this.#sync.syncFile(this.#writeFd, segmentPath(this.#options.dir, this.#activeSegment));
+    const fd = this.#writeFd;
+    const path = segmentPath(this.#options.dir, this.#activeSegment);
+    let durable: Promise<void>;
+    if (frame.length <= BLOCKING_WRITE_BYTES_MAX) {
+      writeAllBlocking(fd, frame, offset);
+      durable = this.#sync.syncFile(fd, path);
+    } else {
+      durable = writeAll(fd, frame, offset).then(() => this.#sync.syncFile(fd, path));
+    }
+    // The index updates are worked out while the write and fdatasync are in flight, applied only once both succeeded.
     const updates = encodedFrameUpdates(batches, valueOffsets, this.#activeSegment, offset, this.#options.inlineValueBytesMax);
-    await syncing;
+    await durable;
     this.#writePosition = offset + frame.length;
     applyUpdates(this.#index, updates);
     this.#bytesSinceCheckpoint += frame.length;

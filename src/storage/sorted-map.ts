@@ -38,6 +38,16 @@ export function toKeyString(key: Uint8Array): string {
   return out;
 }
 
+/** Whether latin1 key string `key` is >= the key `bound` in byte order, without converting `bound` to a string. */
+export function keyAtLeast(key: string, bound: Uint8Array): boolean {
+  const length = Math.min(key.length, bound.length);
+  for (let i = 0; i < length; i++) {
+    const difference = key.charCodeAt(i) - bound[i]!;
+    if (difference !== 0) return difference > 0;
+  }
+  return key.length >= bound.length;
+}
+
 /** The bytes of a latin1 key string. */
 export function fromKeyString(key: string): Uint8Array {
   const out = new Uint8Array(key.length);
@@ -134,8 +144,8 @@ export class SortedKeyMap<V> {
     return out;
   }
 
-  /** The greatest key in [start, end), if any: `range(start, end, 1, true)` without allocating. */
-  lastInRange(start: string, end: string): string | undefined {
+  /** The greatest key below `end`, if any: with {@link keyAtLeast}, a range's last key without range()'s array and closure. */
+  lastBelow(end: string): string | undefined {
     const chunks = this.#chunks;
     if (chunks.length === 0) return undefined;
     let c = this.#chunkFor(end);
@@ -146,8 +156,7 @@ export class SortedKeyMap<V> {
       c--;
       i = chunks[c]!.length - 1;
     }
-    const key = chunks[c]![i]!;
-    return key >= start ? key : undefined;
+    return chunks[c]![i]!;
   }
 
   /** Every key in ascending order with its value, for a checkpoint. */

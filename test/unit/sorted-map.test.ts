@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { CHUNK_KEYS_MAX, fromKeyString, SortedKeyMap, toKeyString } from "../../src/storage/sorted-map.ts";
+import { CHUNK_KEYS_MAX, fromKeyString, keyAtLeast, SortedKeyMap, toKeyString } from "../../src/storage/sorted-map.ts";
 import { seededRandom } from "../../src/raft/index.ts";
 
 describe("SortedKeyMap", () => {
@@ -11,6 +11,14 @@ describe("SortedKeyMap", () => {
       for (let i = 0; i < length; i++) expect(text.charCodeAt(i)).toBe(bytes[i]!);
       expect(fromKeyString(text)).toEqual(bytes);
       expect(toKeyString(bytes.subarray(1, 3))).toBe(text.slice(1, 3));
+    }
+  });
+
+  test("keyAtLeast compares a key string with key bytes in byte order, prefixes included", () => {
+    const cases: Array<[number[], number[]]> = [[[], []], [[1], []], [[], [1]], [[1, 2], [1, 2, 0]], [[0xff], [0x7f, 0xff]], [[0x10, 0x80], [0x10, 0x7f]], [[5, 0], [5]]];
+    for (const [a, b] of cases) {
+      const key = toKeyString(Uint8Array.from(a));
+      expect(keyAtLeast(key, Uint8Array.from(b))).toBe(key >= toKeyString(Uint8Array.from(b)));
     }
   });
 
@@ -47,8 +55,9 @@ describe("SortedKeyMap", () => {
           expect(map.range(undefined, a, 3, true)).toEqual(sorted.filter((x) => x < a!).reverse().slice(0, 3));
           for (let probe = 0; probe < 200; probe++) {
             const [low, high] = [key(), key()].sort();
-            expect(map.lastInRange(low!, high!)).toBe(sorted.filter((x) => x >= low! && x < high!).pop());
-            expect(map.lastInRange(low!, low! + "\u0000")).toBe(model.has(low!) ? low : undefined);
+            expect(map.lastBelow(high!)).toBe(sorted.filter((x) => x < high!).pop());
+            const last = map.lastBelow(high!);
+            expect(last !== undefined && keyAtLeast(last, fromKeyString(low!))).toBe(sorted.some((x) => x >= low! && x < high!));
           }
         }
       }
