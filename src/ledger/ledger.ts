@@ -305,7 +305,8 @@ export class Ledger extends LedgerReader {
   async #loadMisses(known: Map<string, LatestRecord | null>, misses: string[]): Promise<Map<string, LatestRecord | null>> {
     if (misses.length === 0) return known;
     const loaded = await this.loadLatest(misses);
-    for (let i = 0; i < misses.length; i++) known.set(misses[i]!, loaded[i]!);
+    // A miss is already noted as absent (null); only keys that exist need their record.
+    for (let i = 0; i < misses.length; i++) if (loaded[i] !== null) known.set(misses[i]!, loaded[i]!);
     return known;
   }
 

@@ -72,7 +72,9 @@ export const FORMAT_KEY: Uint8Array = new KeyBuilder(Tag.meta).string("format").
 /** [start, end) of every version of `key`: tag ‖ key ‖ 0x00 0x00 up to tag ‖ key ‖ 0x00 0x01. */
 export function versionRange(key: string): { start: Uint8Array; end: Uint8Array } {
   const start = stringKey(Tag.version, key);
-  const end = start.slice();
+  // Copied by a loop: a native slice() call costs more than copying a short key.
+  const end = new Uint8Array(start.length);
+  for (let i = 0; i < start.length - 1; i++) end[i] = start[i]!;
   end[end.length - 1] = 0x01;
   return { start, end };
 }

@@ -148,6 +148,10 @@ export class SortedKeyMap<V> {
   lastBelow(end: string): string | undefined {
     const chunks = this.#chunks;
     if (chunks.length === 0) return undefined;
+    // Past every key (the first write of a new greatest key, the common case of increasing keys): no search.
+    const lastChunk = chunks[chunks.length - 1]!;
+    const greatest = lastChunk[lastChunk.length - 1]!;
+    if (greatest < end) return greatest;
     let c = this.#chunkFor(end);
     let i = lowerBound(chunks[c]!, end) - 1;
     if (i < 0) {
@@ -184,7 +188,9 @@ export class SortedKeyMap<V> {
       this.#chunks.push([key]);
       return;
     }
-    const chunkIndex = this.#chunkFor(key);
+    // Increasing keys (log positions, time-ordered keys) go to the end of the last chunk: no search.
+    const lastChunk = this.#chunks[this.#chunks.length - 1]!;
+    const chunkIndex = lastChunk[lastChunk.length - 1]! < key ? this.#chunks.length - 1 : this.#chunkFor(key);
     const chunk = this.#chunks[chunkIndex]!;
     if (chunk[chunk.length - 1]! < key) chunk.push(key);
     else chunk.splice(lowerBound(chunk, key), 0, key);
