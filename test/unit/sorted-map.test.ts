@@ -67,6 +67,32 @@ describe("SortedKeyMap", () => {
     }
   });
 
+  test("property: increasing runs in several places (the finger's case) mixed with random keys and deletes match a model (seeded)", () => {
+    const random = seededRandom(9);
+    const map = new SortedKeyMap<number>();
+    const model = new Set<string>();
+    const counters = [0, 0, 0, 0];
+    for (let step = 0; step < 30_000; step++) {
+      const run = Math.floor(random() * 4);
+      const k = random() < 0.8 ? `r${run}/${String(counters[run]!++).padStart(6, "0")}` : `r${Math.floor(random() * 5)}/${Math.floor(random() * 99999)}`;
+      if (random() < 0.1) {
+        map.delete(k);
+        model.delete(k);
+      } else {
+        map.set(k, step);
+        model.add(k);
+      }
+      if (step % 1499 === 0) {
+        const sorted = [...model].sort();
+        expect(map.range(undefined, undefined, 100_000, false)).toEqual(sorted);
+        for (const end of [`r${run}/${String(counters[run]!).padStart(6, "0")}`, k, `r${run}/`, "s"]) {
+          expect(map.lastBelow(end)).toBe(sorted.filter((x) => x < end).pop());
+        }
+      }
+    }
+    expect(map.sortedEntries().keys).toEqual([...model].sort());
+  });
+
   test("loadSorted then inserts keep order; increasing appends stay ordered", () => {
     const keys = Array.from({ length: 3000 }, (_, i) => `k${String(i * 2).padStart(6, "0")}`);
     const map = new SortedKeyMap<number>();
