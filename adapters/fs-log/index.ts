@@ -38,14 +38,14 @@ import {
 import { encodeCheckpoint } from "./checkpoint.ts";
 import { crc32c } from "./crc32c.ts";
 import { closeFile, exists, fdatasync, fsyncDir, makeDir, openFile, renameFile, writeAll, writeAllBlocking } from "./fs-io.ts";
-import { fromKeyString, type IndexEntry, type KeyIndex, toKeyString } from "./key-index.ts";
-import { type EncodedBatch, encodeBatch, encodeFrame } from "./record.ts";
+import { fromKeyString, type IndexEntry, type KeyIndex, keyAtLeast, toKeyString } from "./key-index.ts";
+import { batchEncodedBytes, type CheckedBatch, encodeFrame } from "./record.ts";
 import {
   applyUpdates,
   CHECKPOINT_FILE,
   CHECKPOINT_TEMP_FILE,
   listSegments,
-  frameUpdates,
+  encodedFrameUpdates,
   type RecoveredLog,
   type RecoveryReport,
   recoverLog,
@@ -168,7 +168,7 @@ export async function createFsLogStorage(options: FsLogStorageOptions): Promise<
 }
 
 interface PendingCommit {
-  batch: EncodedBatch;
+  batch: CheckedBatch;
   resolve: () => void;
   reject: (error: unknown) => void;
 }
@@ -239,7 +239,8 @@ class FsLogStore implements FsLogStorage {
     assertRanges(ranges);
     // Resolve every entry before the first await so the answers are one consistent snapshot.
     const found = ranges.map((range) => {
-      const [key] = this.#index.range(toKeyString(range.start), toKeyString(range.end), 1, true);
+      const below = this.#index.lastBelow(toKeyString(range.end));
+      const key = below !== undefined && keyAtLeast(below, range.start) ? below : undefined;
       return key === undefined ? undefined : { key, entry: this.#index.get(key)! };
     });
     const out: Array<KvPair | undefined> = [];
@@ -250,9 +251,9 @@ class FsLogStore implements FsLogStorage {
   commit(batch: BatchOp[]): Promise<void> {
     if (this.#closed) return Promise.reject(new StorageClosedError(this.name));
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
-    let encoded: EncodedBatch;
+    let encoded: CheckedBatch;
     try {
-      encoded = encodeBatch(batch);
+      encoded = { ops: batch, encodedBytes: batchEncodedBytes(batch) };
     } catch (error) {
       return Promise.reject(error);
     }
@@ -328,7 +329,7 @@ class FsLogStore implements FsLogStorage {
     let bytes = 0;
     let count = 0;
     while (count < this.#queue.length) {
-      bytes += this.#queue[count]!.batch.body.length;
+      bytes += this.#queue[count]!.batch.encodedBytes;
       if (count > 0 && bytes > this.#options.groupBytesMax) break;
       count++;
     }
@@ -337,18 +338,26 @@ class FsLogStore implements FsLogStorage {
 
   /** One write + one fdatasync for the whole group; acknowledge only after both succeed. */
   async #writeGroup(group: PendingCommit[]): Promise<void> {
-    if (group.every((pending) => pending.batch.opCount === 0)) {
+    if (group.every((pending) => pending.batch.ops.length === 0)) {
       for (const pending of group) pending.resolve();
       return;
     }
-    const frame = encodeFrame(group.map((pending) => pending.batch));
+    const batches = group.map((pending) => pending.batch);
+    const { frame, valueOffsets } = encodeFrame(batches);
     if (this.#writePosition > 0 && this.#writePosition + frame.length > this.#options.segmentBytes) await this.#roll();
     const offset = this.#writePosition;
-    if (frame.length <= BLOCKING_WRITE_BYTES_MAX) writeAllBlocking(this.#writeFd, frame, offset);
-    else await writeAll(this.#writeFd, frame, offset);
-    const syncing = this.#sync.syncFile(this.#writeFd, segmentPath(this.#options.dir, this.#activeSegment));
-    const updates = frameUpdates(frame, this.#activeSegment, offset, this.#options.inlineValueBytesMax);
-    await syncing;
+    const fd = this.#writeFd;
+    const path = segmentPath(this.#options.dir, this.#activeSegment);
+    let durable: Promise<void>;
+    if (frame.length <= BLOCKING_WRITE_BYTES_MAX) {
+      writeAllBlocking(fd, frame, offset);
+      durable = this.#sync.syncFile(fd, path);
+    } else {
+      durable = writeAll(fd, frame, offset).then(() => this.#sync.syncFile(fd, path));
+    }
+    // The index updates are worked out while the write and fdatasync are in flight, applied only once both succeeded.
+    const updates = encodedFrameUpdates(batches, valueOffsets, this.#activeSegment, offset, this.#options.inlineValueBytesMax);
+    await durable;
     this.#writePosition = offset + frame.length;
     applyUpdates(this.#index, updates);
     this.#bytesSinceCheckpoint += frame.length;

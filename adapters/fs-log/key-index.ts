@@ -20,7 +20,7 @@ export type IndexEntry = Uint8Array | ValueRef;
 
 import { SortedKeyMap } from "../../src/storage/sorted-map.ts";
 
-export { fromKeyString, toKeyString } from "../../src/storage/sorted-map.ts";
+export { fromKeyString, keyAtLeast, toKeyString } from "../../src/storage/sorted-map.ts";
 
 /** The fs-log index: every live key mapped to its value or its place on disk. */
 export class KeyIndex extends SortedKeyMap<IndexEntry> {}

@@ -33,33 +33,16 @@ export const BATCH_BYTES_MAX = 128 * 1024 * 1024;
 /** Largest frame payload; bounds what recovery will ever allocate for one frame. */
 export const FRAME_PAYLOAD_BYTES_MAX = 256 * 1024 * 1024;
 
-/** One batch, already copied out of the caller's arrays and encoded as `op*`. */
-export interface EncodedBatch {
-  body: Uint8Array;
-  opCount: number;
-}
-
-/** Encode (and so copy) a batch. Rejects malformed input with a TypeError/RangeError. */
-export function encodeBatch(batch: BatchOp[]): EncodedBatch {
+/**
+ * Encoded size (`op*`) of a batch, after checking every op: rejects malformed
+ * input with a TypeError/RangeError, so a bad commit fails before it is queued.
+ */
+export function batchEncodedBytes(batch: BatchOp[]): number {
   if (!Array.isArray(batch)) throw new TypeError("commit batch must be an array");
   let size = 0;
   for (const op of batch) size += opEncodedBytes(op);
   if (size > BATCH_BYTES_MAX) throw new RangeError(`batch of ${size} bytes exceeds ${BATCH_BYTES_MAX}`);
-  const body = new Uint8Array(size);
-  const view = new DataView(body.buffer);
-  let at = 0;
-  for (const op of batch) {
-    body[at] = op.type === "put" ? OP_PUT : OP_DELETE;
-    view.setUint32(at + 1, op.key.length, true);
-    body.set(op.key, at + 5);
-    at += 5 + op.key.length;
-    if (op.type === "put") {
-      view.setUint32(at, op.value.length, true);
-      body.set(op.value, at + 4);
-      at += 4 + op.value.length;
-    }
-  }
-  return { body, opCount: batch.length };
+  return size;
 }
 
 function opEncodedBytes(op: BatchOp): number {
@@ -73,28 +56,66 @@ function opEncodedBytes(op: BatchOp): number {
   return 9 + op.key.length + op.value.length;
 }
 
-/** Build one frame carrying the ops of `batches` in order. */
-export function encodeFrame(batches: EncodedBatch[]): Uint8Array {
+/** One checked batch: its ops (the store's once committed, see the storage port) and their encoded size. */
+export interface CheckedBatch {
+  ops: BatchOp[];
+  encodedBytes: number;
+}
+
+/** A frame and, op by op across its batches, where each put's value starts in it (-1 for a delete). */
+export interface EncodedFrame {
+  frame: Uint8Array;
+  valueOffsets: number[];
+}
+
+function writeUint32LE(out: Uint8Array, at: number, n: number): void {
+  out[at] = n & 0xff;
+  out[at + 1] = (n >>> 8) & 0xff;
+  out[at + 2] = (n >>> 16) & 0xff;
+  out[at + 3] = n >>> 24;
+}
+
+/**
+ * Build one frame carrying the ops of `batches` in order, copying each key
+ * and value once, straight from the ops (checked by batchEncodedBytes).
+ */
+export function encodeFrame(batches: readonly CheckedBatch[]): EncodedFrame {
   let payloadBytes = PAYLOAD_HEADER_BYTES;
   let opCount = 0;
   for (const batch of batches) {
-    payloadBytes += batch.body.length;
-    opCount += batch.opCount;
+    payloadBytes += batch.encodedBytes;
+    opCount += batch.ops.length;
   }
   if (payloadBytes > FRAME_PAYLOAD_BYTES_MAX) throw new RangeError(`frame payload ${payloadBytes} exceeds max`);
   const frame = new Uint8Array(FRAME_HEADER_BYTES + payloadBytes);
-  const view = new DataView(frame.buffer);
-  view.setUint32(0, FRAME_MAGIC, true);
-  view.setUint32(4, payloadBytes, true);
+  const valueOffsets: number[] = [];
+  writeUint32LE(frame, 0, FRAME_MAGIC);
+  writeUint32LE(frame, 4, payloadBytes);
   frame[FRAME_HEADER_BYTES] = PAYLOAD_VERSION;
-  view.setUint32(FRAME_HEADER_BYTES + 1, opCount, true);
+  writeUint32LE(frame, FRAME_HEADER_BYTES + 1, opCount);
   let at = FRAME_HEADER_BYTES + PAYLOAD_HEADER_BYTES;
-  for (const batch of batches) {
-    frame.set(batch.body, at);
-    at += batch.body.length;
+  for (const { ops } of batches) {
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i]!;
+      const key = op.key;
+      frame[at] = op.type === "put" ? OP_PUT : OP_DELETE;
+      writeUint32LE(frame, at + 1, key.length);
+      frame.set(key, at + 5);
+      at += 5 + key.length;
+      if (op.type !== "put") {
+        valueOffsets.push(-1);
+        continue;
+      }
+      const value = op.value;
+      writeUint32LE(frame, at, value.length);
+      frame.set(value, at + 4);
+      valueOffsets.push(at + 4);
+      at += 4 + value.length;
+    }
   }
-  view.setUint32(8, frameChecksum(frame, payloadBytes), true);
-  return frame;
+  if (at !== frame.length) throw new Error(`assertion: frame encoded to ${at} bytes, sized ${frame.length}`);
+  writeUint32LE(frame, 8, frameChecksum(frame, payloadBytes));
+  return { frame, valueOffsets };
 }
 
 function frameChecksum(frame: Uint8Array, payloadBytes: number): number {

@@ -12,7 +12,7 @@ import { type Checkpoint, decodeCheckpoint, type LogPosition } from "./checkpoin
 import { crc32c } from "./crc32c.ts";
 import { fileBytes, listDir, openFile, readWholeFile, removeFile, truncateFd } from "./fs-io.ts";
 import { type IndexEntry, KeyIndex, toKeyString } from "./key-index.ts";
-import { checkFrame, FRAME_MAGIC, forEachOp, OP_PUT } from "./record.ts";
+import { checkFrame, type CheckedBatch, FRAME_MAGIC, forEachOp, OP_PUT } from "./record.ts";
 
 export const CHECKPOINT_FILE = "index.ckpt";
 export const CHECKPOINT_TEMP_FILE = "index.ckpt.tmp";
@@ -75,6 +75,29 @@ export function frameUpdates(frame: Uint8Array, segment: number, frameOffset: nu
     else if (op.value.length <= inlineValueBytesMax) updates.entries.push(op.value.slice());
     else updates.entries.push({ segment, offset: frameOffset + op.valueOffset, length: op.value.length, crc: crc32c(op.value) });
   });
+  return updates;
+}
+
+/**
+ * What a frame just encoded from `batches` does to the index: the same
+ * updates as {@link frameUpdates} of that frame, taken from the ops instead of
+ * parsing the frame back (inline values are copied, so the index never pins
+ * a caller's larger buffer).
+ */
+export function encodedFrameUpdates(
+  batches: readonly CheckedBatch[], valueOffsets: readonly number[], segment: number, frameOffset: number, inlineValueBytesMax: number,
+): FrameUpdates {
+  const updates: FrameUpdates = { keys: [], entries: [] };
+  let n = 0;
+  for (const { ops } of batches) {
+    for (let i = 0; i < ops.length; i++, n++) {
+      const op = ops[i]!;
+      updates.keys.push(toKeyString(op.key));
+      if (op.type !== "put") updates.entries.push(undefined);
+      else if (op.value.length <= inlineValueBytesMax) updates.entries.push(op.value.slice());
+      else updates.entries.push({ segment, offset: frameOffset + valueOffsets[n]!, length: op.value.length, crc: crc32c(op.value) });
+    }
+  }
   return updates;
 }
 

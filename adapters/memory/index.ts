@@ -14,7 +14,7 @@ import {
   type Storage,
   StorageClosedError,
 } from "../../src/storage/index.ts";
-import { fromKeyString, SortedKeyMap, toKeyString } from "../../src/storage/sorted-map.ts";
+import { fromKeyString, keyAtLeast, SortedKeyMap, toKeyString } from "../../src/storage/sorted-map.ts";
 
 /** Options for {@link createMemoryStorage}. */
 export interface MemoryStorageOptions {
@@ -52,7 +52,8 @@ export function createMemoryStorage(options: MemoryStorageOptions = {}): Storage
       ensureOpen();
       assertRanges(ranges);
       return ranges.map((range): KvPair | undefined => {
-        const [key] = values.range(toKeyString(range.start), toKeyString(range.end), 1, true);
+        const below = values.lastBelow(toKeyString(range.end));
+        const key = below !== undefined && keyAtLeast(below, range.start) ? below : undefined;
         return key === undefined ? undefined : { key: fromKeyString(key), value: values.get(key)! };
       });
     },

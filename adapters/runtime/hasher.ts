@@ -1,6 +1,6 @@
 /**
  * The fastest SHA-256 each runtime offers behind the core's `Hasher`
- * interface: Bun.CryptoHasher on Bun (already the core's default there);
+ * interface: Bun.SHA256 on Bun (already the core's default there);
  * node:crypto's one-shot `hash` on Node (`createHash` where it is missing);
  * on Deno, where every typed-array allocation is expensive, @noble/hashes
  * reusing one state and a digest slab (about twice node:crypto there). All

@@ -52,16 +52,6 @@ const cborOptions = { useRecords: false, tagUint8Array: false, variableMapSize: 
 /** Shared deterministic CBOR codec for everything the ledger stores. */
 export const cbor = new Encoder(cborOptions as ConstructorParameters<typeof Encoder>[0]);
 
-/**
- * A codec of its own for one hot record shape: cbor-x's encoder is one large
- * function per instance, and the JIT specializes it to the shapes it sees. Fed
- * every message, record and entry the node handles, the shared instance ran
- * several times slower on version rows than an instance that only sees them.
- * Same options, so the same bytes.
- */
-export function dedicatedEncoder(): Encoder {
-  return new Encoder(cborOptions as ConstructorParameters<typeof Encoder>[0]);
-}
 const decoder = new Decoder(cborOptions as ConstructorParameters<typeof Decoder>[0]);
 
 const UINT32_LIMIT = 0x1_0000_0000;
@@ -77,13 +67,9 @@ function asSafeUint(value: unknown, field: string): number {
   return n;
 }
 
-/**
- * The entry as the CBOR array its encoding is made of, integers >= 2^32 as
- * BigInt so they get an integer head. `timestampMs` may be passed already
- * converted (one BigInt per write group instead of one per entry).
- */
-export function entryFields(entry: Entry, timestampField: number | bigint = cborUint(entry.timestampMs)): unknown[] {
-  return [cborUint(entry.seq), EntryOp[entry.op], entry.key, entry.valueHash, cborUint(entry.sizeBytes), entry.contentType, timestampField];
+/** The entry as the CBOR array its encoding is made of, integers >= 2^32 as BigInt so they get an integer head. */
+export function entryFields(entry: Entry): unknown[] {
+  return [cborUint(entry.seq), EntryOp[entry.op], entry.key, entry.valueHash, cborUint(entry.sizeBytes), entry.contentType, cborUint(entry.timestampMs)];
 }
 
 /** Encode an entry deterministically. */

@@ -20,14 +20,15 @@
  */
 import { type BatchOp, type Storage } from "../storage/index.ts";
 import { Tag } from "../storage/keys.ts";
-import { bytesEqual, leafHash, MerkleFrontier, type Hasher } from "../merkle/index.ts";
+import { bytesEqual, MerkleFrontier, type Hasher, type StoredNode } from "../merkle/index.ts";
 import { type WriteCommand, type WriteOperation } from "./commands.ts";
-import { cborUint, decodeEntry, EntryDecodeError, type Entry } from "./entry.ts";
+import { decodeEntry, EntryDecodeError, type Entry } from "./entry.ts";
+import { EntryWriter } from "./row-writer.ts";
 import {
   DecidedEntryError, DeleteNotAllowedError, ImmutableKeyError, KeyNotFoundError, LedgerError, LedgerFormatError, PreconditionFailedError,
 } from "./errors.ts";
 import {
-  ChunkWriter, decodeFormat, encodeFormat, encodeVersionRow, FORMAT_KEY, LEDGER_FORMAT, MERKLE_STORED_LEVEL_MIN, merkleKey, valueKey,
+  ChunkWriter, decodeFormat, encodeFormat, FORMAT_KEY, LEDGER_FORMAT, MERKLE_STORED_LEVEL_MIN, merkleKey, valueKey,
   VALUE_INLINE_BYTES_MAX, versionKey, type ChunkItem, type LatestRecord,
 } from "./records.ts";
 import { LedgerReader, type DecidedEntry, type HotRecord } from "./reader.ts";
@@ -56,6 +57,8 @@ export interface Prepared {
   readonly rootHash: Uint8Array;
   /** The new hot-cache record of each entry's key, index for index with `entries`. */
   readonly hot: HotRecord[];
+  /** The newest record of every key the group touched (null: never existed), as of the group's end. */
+  readonly overlay: ReadonlyMap<string, LatestRecord | null>;
 }
 
 /** Options for {@link Ledger.open}. */
@@ -82,10 +85,15 @@ export class Ledger extends LedgerReader {
   #lastTimestampMs = 0;
   #preparing = false;
   /**
-   * The newest record of every key written by a prepared group that is not published yet: the next group may
-   * be prepared while earlier ones are still being committed, and must see their writes.
+   * The overlays of prepared groups not published yet, oldest first: the next group may be prepared while
+   * earlier ones are still being committed, and must see their writes. Kept per group (not merged per key) so
+   * publishing a group drops its overlay in one step.
    */
-  readonly #unpublished = new Map<string, LatestRecord>();
+  readonly #unpublished: Array<ReadonlyMap<string, LatestRecord | null>> = [];
+  /** Encodes each entry once; its scratch holds 0x00 ‖ entry, so the leaf hash needs no copy. */
+  readonly #entryWriter = new EntryWriter();
+  /** Reused per append: the Merkle nodes of stored levels it completed. */
+  readonly #storedNodes: StoredNode[] = [];
 
   private constructor(options: LedgerOptions, frontier: MerkleFrontier) {
     super({
@@ -149,7 +157,6 @@ export class Ledger extends LedgerReader {
       const stamp = Math.max(Math.floor(timestampMs), this.#lastTimestampMs);
       const overlay = await this.#prefetchLatest(commands);
       const out: PreparedParts = { ops: [], entries: [], hot: [], chunks: new ChunkWriter() };
-      const group = { ms: stamp, field: cborUint(stamp) };
       const results: CommandResult[] = [];
       for (const command of commands) {
         const checked = this.#check(command.operations, overlay);
@@ -158,31 +165,24 @@ export class Ledger extends LedgerReader {
           continue;
         }
         const applied: AppliedOperation[] = [];
-        for (let i = 0; i < checked.length; i++) applied.push(this.#append(command.operations[i]!, checked[i]!, out, group));
+        for (let i = 0; i < checked.length; i++) applied.push(this.#append(command.operations[i]!, checked[i]!, out, stamp));
         results.push({ ok: true, applied, treeSize: this.#nextSeq });
       }
       const lastChunk = out.chunks.flush();
       if (lastChunk !== undefined) out.ops.push({ type: "put", key: lastChunk.key, value: lastChunk.row });
       this.#lastTimestampMs = stamp;
-      this.#noteUnpublished(out);
-      return { ops: out.ops, entries: out.entries, hot: out.hot, results, treeSize: this.#nextSeq, rootHash: this.#frontier.root() };
+      this.#unpublished.push(overlay);
+      return { ops: out.ops, entries: out.entries, hot: out.hot, results, treeSize: this.#nextSeq, rootHash: this.#frontier.root(), overlay };
     } finally {
       this.#preparing = false;
     }
   }
 
-  /** Remember the new records of an accepted group until it is published. */
-  #noteUnpublished(out: PreparedParts): void {
-    for (let i = 0; i < out.entries.length; i++) this.#unpublished.set(out.entries[i]!.key, out.hot[i]!.latest);
-  }
-
   /** Make a durably committed `prepared` visible to readers and watchers, and issue its checkpoint. */
   publish(prepared: Prepared): void {
-    for (let i = 0; i < prepared.entries.length; i++) {
-      const key = prepared.entries[i]!.key;
-      // A later prepared group may have written the key again: its record stays until that group is published.
-      if (this.#unpublished.get(key) === prepared.hot[i]!.latest) this.#unpublished.delete(key);
-    }
+    // Groups are published in the order they were prepared, so this is the oldest overlay; later ones stay.
+    const position = this.#unpublished.indexOf(prepared.overlay);
+    if (position >= 0) this.#unpublished.splice(position, 1);
     this.publishState(prepared.treeSize, prepared.rootHash, prepared.entries, prepared.hot);
     this.checkpoints.schedule(prepared.treeSize, prepared.rootHash);
     if (prepared.entries.length > 0) {
@@ -219,7 +219,7 @@ export class Ledger extends LedgerReader {
         const record: LatestRecord = { version: (current?.version ?? 0) + 1, seq: entry.seq, deleted: entry.op === "delete" };
         if (record.version !== item.version) throw new DecidedEntryError(`entry ${entry.seq}: version ${item.version} does not follow ${current?.version ?? 0}`);
         overlay.set(entry.key, record);
-        this.#writeEntry(entry, record, item.value, frontier, out, cborUint(entry.timestampMs));
+        this.#writeEntry(entry, record, item.value, frontier, out);
         // Close chunks where the source closed them, so the rows come out the same as the source's.
         const closed = item.chunkEnd ? out.chunks.flush() : undefined;
         if (closed !== undefined) out.ops.push({ type: "put", key: closed.key, value: closed.row });
@@ -233,8 +233,8 @@ export class Ledger extends LedgerReader {
       this.#frontier = frontier;
       this.#nextSeq = treeSize;
       this.#lastTimestampMs = lastTimestampMs;
-      this.#noteUnpublished(out);
-      return { ops: out.ops, entries: out.entries, hot: out.hot, results: [], treeSize, rootHash };
+      this.#unpublished.push(overlay);
+      return { ops: out.ops, entries: out.entries, hot: out.hot, results: [], treeSize, rootHash, overlay };
     } finally {
       this.#preparing = false;
     }
@@ -286,16 +286,27 @@ export class Ledger extends LedgerReader {
   /** Record `key`'s cached latest record in `known`, or add it to `misses` to be read. */
   #noteKey(key: string, known: Map<string, LatestRecord | null>, misses: string[]): void {
     if (known.has(key)) return;
-    const cached = this.#unpublished.get(key) ?? this.cachedLatest(key);
+    let cached = this.#unpublishedLatest(key);
+    if (cached === undefined) cached = this.cachedLatest(key);
     known.set(key, cached ?? null);
     if (cached === undefined) misses.push(key);
+  }
+
+  /** The newest record of `key` in the unpublished groups (null: absent there too), or undefined if none touched it. */
+  #unpublishedLatest(key: string): LatestRecord | null | undefined {
+    for (let i = this.#unpublished.length - 1; i >= 0; i--) {
+      const record = this.#unpublished[i]!.get(key);
+      if (record !== undefined) return record;
+    }
+    return undefined;
   }
 
   /** Read the `misses` in parallel into `known`. */
   async #loadMisses(known: Map<string, LatestRecord | null>, misses: string[]): Promise<Map<string, LatestRecord | null>> {
     if (misses.length === 0) return known;
     const loaded = await this.loadLatest(misses);
-    for (let i = 0; i < misses.length; i++) known.set(misses[i]!, loaded[i]!);
+    // A miss is already noted as absent (null); only keys that exist need their record.
+    for (let i = 0; i < misses.length; i++) if (loaded[i] !== null) known.set(misses[i]!, loaded[i]!);
     return known;
   }
 
@@ -337,7 +348,7 @@ export class Ledger extends LedgerReader {
     return undefined;
   }
 
-  #append(operation: WriteOperation, { record, created }: Checked, out: PreparedParts, stamp: { ms: number; field: number | bigint }): AppliedOperation {
+  #append(operation: WriteOperation, { record, created }: Checked, out: PreparedParts, timestampMs: number): AppliedOperation {
     const seq = this.#nextSeq++;
     record.seq = seq;
     const isPut = operation.op === "put";
@@ -350,31 +361,36 @@ export class Ledger extends LedgerReader {
       valueHash: value === null ? null : this.hasher.sha256(value),
       sizeBytes: value === null ? 0 : value.length,
       contentType,
-      timestampMs: stamp.ms,
+      timestampMs,
     };
-    const leaf = this.#writeEntry(entry, record, value, this.#frontier, out, stamp.field);
+    const leaf = this.#writeEntry(entry, record, value, this.#frontier, out);
     return { op: operation.op, key: operation.key, seq, version: record.version, leafHash: leaf, created };
   }
 
   /**
    * The rows of one entry (its version row, a value row for a large value,
    * its place in a chunk, complete Merkle nodes of stored levels) onto `out`;
-   * returns its leaf hash. `timestampField` is the entry's timestamp as its
-   * CBOR field (shared by a write group).
+   * returns its leaf hash. The entry is encoded once, into the writer's
+   * scratch, and hashed and copied from there.
    */
-  #writeEntry(entry: Entry, record: LatestRecord, value: Uint8Array | null, frontier: MerkleFrontier, out: PreparedParts, timestampField: number | bigint): Uint8Array {
+  #writeEntry(entry: Entry, record: LatestRecord, value: Uint8Array | null, frontier: MerkleFrontier, out: PreparedParts): Uint8Array {
     const separate = value !== null && value.length > VALUE_INLINE_BYTES_MAX;
-    const { row, entryBytes } = encodeVersionRow(entry, separate ? false : value, timestampField);
-    out.ops.push({ type: "put", key: versionKey(entry.key, record.version), value: row });
+    const writer = this.#entryWriter;
+    const length = writer.write(entry);
+    const leaf = this.hasher.sha256(writer.leafInput(length));
+    out.ops.push({ type: "put", key: versionKey(entry.key, record.version), value: writer.versionRow(length, separate ? false : value) });
     if (separate) out.ops.push({ type: "put", key: valueKey(entry.seq), value: value! });
-    const chunk = out.chunks.add(entry.seq, { version: record.version, entryBytes });
+    const chunk = out.chunks.append(entry.seq, record.version, writer.entryBytes(length));
     if (chunk !== undefined) out.ops.push({ type: "put", key: chunk.key, value: chunk.row });
-    const leaf = leafHash(this.hasher, entryBytes);
-    for (const node of frontier.append(leaf)) {
+    const stored = this.#storedNodes;
+    frontier.appendCollecting(leaf, MERKLE_STORED_LEVEL_MIN, stored);
+    for (let i = 0; i < stored.length; i++) {
       // Low nodes are not stored: they are recomputed from the stored entries they cover. A stored hash is
       // copied: a hasher may hand out views of a shared slab, which a stored row must not pin.
-      if (node.level >= MERKLE_STORED_LEVEL_MIN) out.ops.push({ type: "put", key: merkleKey(node.level, node.index), value: node.hash.slice() });
+      const node = stored[i]!;
+      out.ops.push({ type: "put", key: merkleKey(node.level, node.index), value: node.hash.slice() });
     }
+    stored.length = 0;
     out.entries.push(entry);
     out.hot.push({ latest: record, timestampMs: entry.timestampMs, contentType: entry.contentType, value });
     return leaf;

@@ -21,7 +21,8 @@
  */
 import { StorageCorruptionError } from "../storage/index.ts";
 import { integerKey, KeyBuilder, stringKey, Tag } from "../storage/keys.ts";
-import { cbor, decodeCbor, dedicatedEncoder, EntryDecodeError, entryFields, entryFromFields, type Entry } from "./entry.ts";
+import { cbor, decodeCbor, EntryDecodeError, entryFromFields, type Entry } from "./entry.ts";
+import { encodeChunkRow, EntryWriter, valueItemBytes } from "./row-writer.ts";
 
 /** Storage layout version written at first open; a data directory of another format is refused. */
 export const LEDGER_FORMAT = 2;
@@ -71,7 +72,9 @@ export const FORMAT_KEY: Uint8Array = new KeyBuilder(Tag.meta).string("format").
 /** [start, end) of every version of `key`: tag ‖ key ‖ 0x00 0x00 up to tag ‖ key ‖ 0x00 0x01. */
 export function versionRange(key: string): { start: Uint8Array; end: Uint8Array } {
   const start = stringKey(Tag.version, key);
-  const end = start.slice();
+  // Copied by a loop: a native slice() call costs more than copying a short key.
+  const end = new Uint8Array(start.length);
+  for (let i = 0; i < start.length - 1; i++) end[i] = start[i]!;
   end[end.length - 1] = 0x01;
   return { start, end };
 }
@@ -91,28 +94,17 @@ function corrupt(what: string): never {
   throw new StorageCorruptionError(`malformed ${what} record read back from storage`);
 }
 
-/** The hot path's encoders, one per record shape (see dedicatedEncoder). */
-const versionRowEncoder = dedicatedEncoder();
-const chunkEncoder = dedicatedEncoder();
-
-/** Encoded size of a CBOR byte-string head for `length` bytes (RFC 8949 preferred serialization). */
-function byteStringHeadBytes(length: number): number {
-  return length < 24 ? 1 : length < 0x100 ? 2 : length < 0x1_0000 ? 3 : length < 0x1_0000_0000 ? 5 : 9;
-}
-
-/** Encoded size of the value item of a version row. */
-function valueItemBytes(value: Uint8Array | null | false): number {
-  return value === null || value === false ? 1 : byteStringHeadBytes(value.length) + value.length;
-}
+const rowWriter = new EntryWriter();
 
 /**
  * The version row of `entry` with `value` (inline bytes, null for a
  * tombstone, false when stored separately), and the entry bytes as a view
  * into it: the row is array(2) = 0x82, then the entry array, then the value.
  */
-export function encodeVersionRow(entry: Entry, value: Uint8Array | null | false, timestampField?: number | bigint): { row: Uint8Array; entryBytes: Uint8Array } {
-  const row = versionRowEncoder.encode([entryFields(entry, timestampField), value]);
-  return { row, entryBytes: row.subarray(1, row.length - valueItemBytes(value)) };
+export function encodeVersionRow(entry: Entry, value: Uint8Array | null | false): { row: Uint8Array; entryBytes: Uint8Array } {
+  const length = rowWriter.write(entry);
+  const row = rowWriter.versionRow(length, value);
+  return { row, entryBytes: row.subarray(1, 1 + length) };
 }
 
 /** Decode a version row; checks its shape and that the value agrees with the entry. */
@@ -141,24 +133,12 @@ export function decodeVersionRow(bytes: Uint8Array): VersionRow {
 /**
  * A chunk row of consecutive entries: CBOR [versions, entry lengths, entry
  * bytes concatenated] (one byte string for the chunk rather than one per
- * entry: each byte-string item costs cbor-x far more than an integer).
+ * entry: fewer items to encode and decode).
  */
 export function encodeChunk(items: readonly ChunkItem[]): Uint8Array {
-  const versions: number[] = [];
-  const lengths: number[] = [];
-  let total = 0;
-  for (const item of items) {
-    versions.push(item.version);
-    lengths.push(item.entryBytes.length);
-    total += item.entryBytes.length;
-  }
-  const joined = new Uint8Array(total);
-  let at = 0;
-  for (const item of items) {
-    joined.set(item.entryBytes, at);
-    at += item.entryBytes.length;
-  }
-  return chunkEncoder.encode([versions, lengths, joined]);
+  const writer = new ChunkWriter();
+  items.forEach((item, i) => writer.append(i, item.version, item.entryBytes));
+  return writer.flush()?.row ?? encodeChunkRow([], [], new Uint8Array(0), 0);
 }
 
 /** Decode a chunk row; every item has a version >= 1 and non-empty entry bytes (views into the row). */
@@ -182,35 +162,50 @@ export function decodeChunk(bytes: Uint8Array): ChunkItem[] {
 
 /**
  * Collects the entries of one write group into chunk rows, closing a chunk
- * at CHUNK_ENTRIES_MAX entries or CHUNK_BYTES_MAX bytes.
+ * at CHUNK_ENTRIES_MAX entries or CHUNK_BYTES_MAX bytes. Entry bytes are
+ * copied in as they are added (callers may pass views of a scratch buffer).
  */
 export class ChunkWriter {
   #firstSeq = -1;
-  #items: ChunkItem[] = [];
+  #versions: number[] = [];
+  #lengths: number[] = [];
+  #joined = new Uint8Array(4096);
   #bytes = 0;
 
   /** Start empty, or extending a chunk already stored (which the next row then rewrites whole). */
   constructor(resume?: { firstSeq: number; items: readonly ChunkItem[] }) {
-    if (resume === undefined || resume.items.length === 0) return;
-    this.#firstSeq = resume.firstSeq;
-    this.#items = [...resume.items];
-    for (const item of resume.items) this.#bytes += item.entryBytes.length;
+    if (resume === undefined) return;
+    resume.items.forEach((item, i) => this.append(resume.firstSeq + i, item.version, item.entryBytes));
   }
 
   /** Add the entry at `seq`; returns a finished chunk row to store, if one closed. */
   add(seq: number, item: ChunkItem): { key: Uint8Array; row: Uint8Array } | undefined {
-    if (this.#items.length === 0) this.#firstSeq = seq;
-    else if (seq !== this.#firstSeq + this.#items.length) throw new Error("assertion: chunk entries must have consecutive seqs");
-    this.#items.push(item);
-    this.#bytes += item.entryBytes.length;
-    return this.#items.length >= CHUNK_ENTRIES_MAX || this.#bytes >= CHUNK_BYTES_MAX ? this.flush() : undefined;
+    return this.append(seq, item.version, item.entryBytes);
+  }
+
+  /** {@link add} without an item object. */
+  append(seq: number, version: number, entryBytes: Uint8Array): { key: Uint8Array; row: Uint8Array } | undefined {
+    const count = this.#versions.length;
+    if (count === 0) this.#firstSeq = seq;
+    else if (seq !== this.#firstSeq + count) throw new Error("assertion: chunk entries must have consecutive seqs");
+    if (this.#bytes + entryBytes.length > this.#joined.length) {
+      const grown = new Uint8Array(Math.max(2 * this.#joined.length, this.#bytes + entryBytes.length));
+      grown.set(this.#joined.subarray(0, this.#bytes));
+      this.#joined = grown;
+    }
+    this.#joined.set(entryBytes, this.#bytes);
+    this.#bytes += entryBytes.length;
+    this.#versions.push(version);
+    this.#lengths.push(entryBytes.length);
+    return count + 1 >= CHUNK_ENTRIES_MAX || this.#bytes >= CHUNK_BYTES_MAX ? this.flush() : undefined;
   }
 
   /** The open chunk as a row, if it holds anything. */
   flush(): { key: Uint8Array; row: Uint8Array } | undefined {
-    if (this.#items.length === 0) return undefined;
-    const done = { key: chunkKey(this.#firstSeq), row: encodeChunk(this.#items) };
-    this.#items = [];
+    if (this.#versions.length === 0) return undefined;
+    const done = { key: chunkKey(this.#firstSeq), row: encodeChunkRow(this.#versions, this.#lengths, this.#joined, this.#bytes) };
+    this.#versions = [];
+    this.#lengths = [];
     this.#bytes = 0;
     return done;
   }

@@ -75,26 +75,37 @@ export class MerkleFrontier {
    * Precondition: `leaf` is 32 bytes and the tree is below the size limit.
    */
   append(leaf: Uint8Array): StoredNode[] {
+    const created: StoredNode[] = [];
+    this.appendCollecting(leaf, 0, created);
+    return created;
+  }
+
+  /**
+   * {@link append} for the write path: pushes onto `created` only the
+   * completed nodes of level `levelMin` and up (bottom up), so a caller that
+   * stores only high nodes allocates no list per leaf.
+   */
+  appendCollecting(leaf: Uint8Array, levelMin: number, created: StoredNode[]): void {
     if (leaf.length !== HASH_BYTES) {
       throw new Error(`leaf hash must be ${HASH_BYTES} bytes, got ${leaf.length}`);
     }
     assertTreeSize(this.#size + 1, "size after append");
+    const nodes = this.#nodes;
     let node: StoredNode = { level: 0, index: this.#size, hash: leaf };
-    const created: StoredNode[] = [node];
+    if (levelMin === 0) created.push(node);
     // Merge while the last frontier node is the left sibling of `node`.
-    while (this.#nodes.length > 0 && this.#nodes[this.#nodes.length - 1]!.level === node.level) {
-      const left = this.#nodes.pop()!;
+    while (nodes.length > 0 && nodes[nodes.length - 1]!.level === node.level) {
+      const left = nodes.pop()!;
       node = {
         level: node.level + 1,
         index: left.index / 2,
         hash: nodeHash(this.#hasher, left.hash, node.hash),
       };
-      created.push(node);
+      if (node.level >= levelMin) created.push(node);
     }
-    this.#nodes.push(node);
+    nodes.push(node);
     this.#size += 1;
-    if (this.#nodes.length > LEVEL_MAX + 1) throw new Error("frontier invariant broken: too many nodes");
-    return created;
+    if (nodes.length > LEVEL_MAX + 1) throw new Error("frontier invariant broken: too many nodes");
   }
 
   /** Root hash of the current tree (EMPTY_ROOT when empty). */

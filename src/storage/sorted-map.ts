@@ -38,6 +38,16 @@ export function toKeyString(key: Uint8Array): string {
   return out;
 }
 
+/** Whether latin1 key string `key` is >= the key `bound` in byte order, without converting `bound` to a string. */
+export function keyAtLeast(key: string, bound: Uint8Array): boolean {
+  const length = Math.min(key.length, bound.length);
+  for (let i = 0; i < length; i++) {
+    const difference = key.charCodeAt(i) - bound[i]!;
+    if (difference !== 0) return difference > 0;
+  }
+  return key.length >= bound.length;
+}
+
 /** The bytes of a latin1 key string. */
 export function fromKeyString(key: string): Uint8Array {
   const out = new Uint8Array(key.length);
@@ -71,6 +81,8 @@ export class SortedKeyMap<V> {
   #entries = new Map<string, V>();
   /** Non-empty sorted chunks; every key of chunk i is below every key of chunk i + 1. */
   #chunks: string[][] = [];
+  /** The chunk of the last insert or lookup: the next key of an increasing run belongs to it (see #chunkNear). */
+  #finger = 0;
 
   get size(): number {
     return this.#entries.size;
@@ -134,6 +146,23 @@ export class SortedKeyMap<V> {
     return out;
   }
 
+  /** The greatest key below `end`, if any: with {@link keyAtLeast}, a range's last key without range()'s array and closure. */
+  lastBelow(end: string): string | undefined {
+    const chunks = this.#chunks;
+    if (chunks.length === 0) return undefined;
+    let c = this.#chunkNear(end);
+    this.#finger = c;
+    const near = chunks[c]!;
+    let i = near[near.length - 1]! < end ? near.length - 1 : lowerBound(near, end) - 1;
+    if (i < 0) {
+      // Every key of chunk c is >= end; the chunk before it ends below end (#chunkFor picked the first that does not).
+      if (c === 0) return undefined;
+      c--;
+      i = chunks[c]!.length - 1;
+    }
+    return chunks[c]![i]!;
+  }
+
   /** Every key in ascending order with its value, for a checkpoint. */
   sortedEntries(): { keys: string[]; entries: V[] } {
     const keys = this.#chunks.flat();
@@ -154,17 +183,35 @@ export class SortedKeyMap<V> {
     return low;
   }
 
+  /**
+   * A chunk `key` may go in (or be looked up below): the finger's chunk when
+   * the key lies between its first key and the next chunk's first key, so an
+   * increasing run of keys (log positions, time-ordered or sequential keys,
+   * the version rows of a write group) costs two comparisons instead of two
+   * binary searches; otherwise #chunkFor's. Either keeps the chunk invariant.
+   */
+  #chunkNear(key: string): number {
+    const chunks = this.#chunks;
+    const finger = this.#finger;
+    if (finger < chunks.length && chunks[finger]![0]! <= key && (finger + 1 === chunks.length || key < chunks[finger + 1]![0]!)) return finger;
+    return this.#chunkFor(key);
+  }
+
   #insertKey(key: string): void {
     if (this.#chunks.length === 0) {
       this.#chunks.push([key]);
+      this.#finger = 0;
       return;
     }
-    const chunkIndex = this.#chunkFor(key);
+    const chunkIndex = this.#chunkNear(key);
     const chunk = this.#chunks[chunkIndex]!;
     if (chunk[chunk.length - 1]! < key) chunk.push(key);
     else chunk.splice(lowerBound(chunk, key), 0, key);
+    this.#finger = chunkIndex;
     if (chunk.length > CHUNK_KEYS_MAX) {
-      this.#chunks.splice(chunkIndex + 1, 0, chunk.splice(CHUNK_KEYS_MAX / 2));
+      const upper = chunk.splice(CHUNK_KEYS_MAX / 2);
+      this.#chunks.splice(chunkIndex + 1, 0, upper);
+      if (key >= upper[0]!) this.#finger = chunkIndex + 1;
     }
   }
 }

@@ -5,7 +5,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { crc32c } from "../../adapters/fs-log/crc32c.ts";
 import { createFsLogStorage, type FsLogStorageOptions, StorageFailStopError } from "../../adapters/fs-log/index.ts";
-import { StorageCorruptionError } from "../../src/storage/index.ts";
+import { batchEncodedBytes, checkFrame, encodeFrame } from "../../adapters/fs-log/record.ts";
+import { encodedFrameUpdates, frameUpdates } from "../../adapters/fs-log/recover.ts";
+import { type BatchOp, StorageCorruptionError } from "../../src/storage/index.ts";
 import { describeStorageConformance } from "./conformance.ts";
 import { killTestValue } from "./fs-log-kill-values.ts";
 
@@ -64,6 +66,27 @@ describe("crc32c", () => {
     for (let length = 0; length <= 100; length++) {
       expect(crc32c(data.subarray(0, length))).toBe(crc32cReference(data.subarray(0, length)));
       expect(crc32c(data.subarray(length), crc32c(data.subarray(0, length)))).toBe(crc32cReference(data));
+    }
+  });
+});
+
+describe("fs-log frames", () => {
+  test("the index updates taken from the ops at commit equal those recovery parses from the frame", () => {
+    let seed = 7;
+    const random = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+    for (let round = 0; round < 50; round++) {
+      const batches = Array.from({ length: 1 + Math.floor(random() * 3) }, () => {
+        const ops: BatchOp[] = Array.from({ length: Math.floor(random() * 40) }, (_, i): BatchOp => {
+          const key = Uint8Array.from({ length: Math.floor(random() * 300) }, () => Math.floor(random() * 256));
+          if (random() < 0.2) return { type: "delete", key };
+          return { type: "put", key, value: new Uint8Array(Math.floor(random() * 600)).fill(i) };
+        });
+        return { ops, encodedBytes: batchEncodedBytes(ops) };
+      });
+      const { frame, valueOffsets } = encodeFrame(batches);
+      expect(checkFrame(frame, 0)).toEqual({ kind: "valid", frameBytes: frame.length });
+      const frameOffset = Math.floor(random() * 10_000);
+      expect(encodedFrameUpdates(batches, valueOffsets, 3, frameOffset, 256)).toEqual(frameUpdates(frame, 3, frameOffset, 256));
     }
   });
 });

@@ -42,12 +42,6 @@ describe("version rows", () => {
     expect(hex(separate.entryBytes)).toBe(hex(encodeEntry(big)));
   });
 
-  test("a shared timestamp field gives the same bytes as the entry's own", () => {
-    const entry = put();
-    const shared = encodeVersionRow(entry, Uint8Array.of(1, 2, 3), cborUint(entry.timestampMs)).row;
-    expect(hex(shared)).toBe(hex(encodeVersionRow(entry, Uint8Array.of(1, 2, 3)).row));
-  });
-
   test("malformed version rows are corruption", () => {
     const { row } = encodeVersionRow(put(), Uint8Array.of(1, 2, 3));
     const fields = (entry: Entry) => [cborUint(entry.seq), entry.op === "put" ? 1 : 2, entry.key, entry.valueHash, entry.sizeBytes, entry.contentType, cborUint(entry.timestampMs)];

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { CHUNK_KEYS_MAX, fromKeyString, SortedKeyMap, toKeyString } from "../../src/storage/sorted-map.ts";
+import { CHUNK_KEYS_MAX, fromKeyString, keyAtLeast, SortedKeyMap, toKeyString } from "../../src/storage/sorted-map.ts";
 import { seededRandom } from "../../src/raft/index.ts";
 
 describe("SortedKeyMap", () => {
@@ -11,6 +11,14 @@ describe("SortedKeyMap", () => {
       for (let i = 0; i < length; i++) expect(text.charCodeAt(i)).toBe(bytes[i]!);
       expect(fromKeyString(text)).toEqual(bytes);
       expect(toKeyString(bytes.subarray(1, 3))).toBe(text.slice(1, 3));
+    }
+  });
+
+  test("keyAtLeast compares a key string with key bytes in byte order, prefixes included", () => {
+    const cases: Array<[number[], number[]]> = [[[], []], [[1], []], [[], [1]], [[1, 2], [1, 2, 0]], [[0xff], [0x7f, 0xff]], [[0x10, 0x80], [0x10, 0x7f]], [[5, 0], [5]]];
+    for (const [a, b] of cases) {
+      const key = toKeyString(Uint8Array.from(a));
+      expect(keyAtLeast(key, Uint8Array.from(b))).toBe(key >= toKeyString(Uint8Array.from(b)));
     }
   });
 
@@ -45,12 +53,44 @@ describe("SortedKeyMap", () => {
           expect(map.range(a, b, limit, true)).toEqual(forward.reverse().slice(0, limit));
           expect(map.range(undefined, undefined, 1_000_000, false)).toEqual(sorted);
           expect(map.range(undefined, a, 3, true)).toEqual(sorted.filter((x) => x < a!).reverse().slice(0, 3));
+          for (let probe = 0; probe < 20; probe++) {
+            const [low, high] = [key(), key()].sort();
+            expect(map.lastBelow(high!)).toBe(sorted.filter((x) => x < high!).pop());
+            const last = map.lastBelow(high!);
+            expect(last !== undefined && keyAtLeast(last, fromKeyString(low!))).toBe(sorted.some((x) => x >= low! && x < high!));
+          }
         }
       }
       expect(map.size).toBe(model.size);
       expect(map.sortedEntries().keys).toEqual([...model.keys()].sort());
       expect(map.size).toBeGreaterThan(CHUNK_KEYS_MAX * 4);
     }
+  });
+
+  test("property: increasing runs in several places (the finger's case) mixed with random keys and deletes match a model (seeded)", () => {
+    const random = seededRandom(9);
+    const map = new SortedKeyMap<number>();
+    const model = new Set<string>();
+    const counters = [0, 0, 0, 0];
+    for (let step = 0; step < 30_000; step++) {
+      const run = Math.floor(random() * 4);
+      const k = random() < 0.8 ? `r${run}/${String(counters[run]!++).padStart(6, "0")}` : `r${Math.floor(random() * 5)}/${Math.floor(random() * 99999)}`;
+      if (random() < 0.1) {
+        map.delete(k);
+        model.delete(k);
+      } else {
+        map.set(k, step);
+        model.add(k);
+      }
+      if (step % 1499 === 0) {
+        const sorted = [...model].sort();
+        expect(map.range(undefined, undefined, 100_000, false)).toEqual(sorted);
+        for (const end of [`r${run}/${String(counters[run]!).padStart(6, "0")}`, k, `r${run}/`, "s"]) {
+          expect(map.lastBelow(end)).toBe(sorted.filter((x) => x < end).pop());
+        }
+      }
+    }
+    expect(map.sortedEntries().keys).toEqual([...model].sort());
   });
 
   test("loadSorted then inserts keep order; increasing appends stay ordered", () => {
