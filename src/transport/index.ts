@@ -20,15 +20,15 @@ import { defaultHasher } from "../merkle/index.ts";
 import { type Message, type NodeId } from "../raft/index.ts";
 import { cbor } from "../ledger/entry.ts";
 import {
-  decodeEntriesRequest, decodeForwardReplies, decodeForwardRequest, decodeMembershipReply, decodeMembershipRequest, decodeMessages,
-  decodeReadIndexReply, encodeEntriesRequest, encodeForwardReplies, encodeForwardRequest, encodeMembershipReply, encodeMembershipRequest,
-  encodeMessages, encodeReadIndexReply, MESSAGES_PER_BATCH_MAX, WireFormatError, type EntriesRequest, type ForwardedWrite, type ForwardReply,
+  decodeEntriesRequest, decodeForwardAcks, decodeForwardRequest, decodeMembershipReply, decodeMembershipRequest, decodeMessages,
+  decodeReadIndexReply, encodeEntriesRequest, encodeForwardAcks, encodeForwardRequest, encodeMembershipReply, encodeMembershipRequest,
+  encodeMessages, encodeReadIndexReply, MESSAGES_PER_BATCH_MAX, WireFormatError, type EntriesRequest, type ForwardAck, type ForwardedWrite,
   type MembershipReply, type MembershipRequest, type ReadIndexReply,
 } from "./codec.ts";
 
 export {
-  FORWARDED_COMMANDS_MAX, WireFormatError, type EntriesRequest, type ForwardedWrite, type ForwardReply, type MemberInfo, type MembershipReply,
-  type MembershipRequest, type ReadIndexReply,
+  FORWARDED_COMMANDS_MAX, REQUEST_ID_CHARS_MAX, WireFormatError, type EntriesRequest, type ForwardAck, type ForwardedWrite, type ForwardReply,
+  type MemberInfo, type MembershipReply, type MembershipRequest, type ReadIndexReply,
 } from "./codec.ts";
 
 /** Paths on the Raft port. */
@@ -179,9 +179,9 @@ export class HttpTransport {
     return bytes;
   }
 
-  /** Ask peer `to` (the leader) to propose `writes` (at most FORWARDED_COMMANDS_MAX); one reply per write. Network failures reject. */
-  async forwardWrites(to: NodeId, writes: readonly ForwardedWrite[], timeoutMs: number): Promise<ForwardReply[]> {
-    return decodeForwardReplies(await this.#call(to, RAFT_PATHS.forward, encodeForwardRequest(writes), timeoutMs), writes.length);
+  /** Ask peer `to` (the leader) to propose `writes` (at most FORWARDED_COMMANDS_MAX); one ack per write. Network failures reject. */
+  async forwardWrites(to: NodeId, writes: readonly ForwardedWrite[], timeoutMs: number): Promise<ForwardAck[]> {
+    return decodeForwardAcks(await this.#call(to, RAFT_PATHS.forward, encodeForwardRequest(writes), timeoutMs), writes.length);
   }
 
   /** Ask peer `to` (the leader) for a read index. */
@@ -230,8 +230,8 @@ function nextBatchLength(queued: readonly Message[]): number {
 export interface PeerHandler {
   /** Step validated messages from a peer, sent from Raft address `senderAddress` (the header, if present). */
   receive(messages: Message[], senderAddress: string | undefined): void;
-  /** Propose writes forwarded by a follower and answer, one reply per write, once applied here. */
-  forwardWrites(writes: ForwardedWrite[]): Promise<ForwardReply[]>;
+  /** Propose writes forwarded by a follower and answer, one ack per write, once they are proposed (or refused). */
+  forwardWrites(writes: ForwardedWrite[]): Promise<ForwardAck[]>;
   /** Confirm leadership and return the commit index a follower must apply before reading. */
   readIndex(): Promise<ReadIndexReply>;
   /** Make a membership change forwarded by a follower (leader only) and answer once applied. */
@@ -275,7 +275,7 @@ export function createPeerHandler(options: PeerServerOptions): (request: Request
         options.handler.receive(decodeMessages(body), request.headers.get(SENDER_ADDRESS_HEADER) ?? undefined);
         return new Response(null, { status: 204 });
       }
-      if (path === RAFT_PATHS.forward) return cborResponse(encodeForwardReplies(await options.handler.forwardWrites(decodeForwardRequest(body))));
+      if (path === RAFT_PATHS.forward) return cborResponse(encodeForwardAcks(await options.handler.forwardWrites(decodeForwardRequest(body))));
       if (path === RAFT_PATHS.membership) return cborResponse(encodeMembershipReply(await options.handler.changeMembership(decodeMembershipRequest(body))));
       if (path === RAFT_PATHS.entries) {
         const stream = options.handler.streamEntries(decodeEntriesRequest(body));

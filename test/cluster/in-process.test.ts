@@ -130,6 +130,17 @@ describe("in-process 3-node cluster", () => {
     expect((await response.json()).error.code).toBe("precondition_failed");
   });
 
+  test("a follower answers a forwarded write once it applied it: a stale read there sees it at once", async () => {
+    const elected = await leader();
+    const follower = members.find((m) => m.id !== elected.id)!;
+    const written = await put(follower, "forwarded-own", "mine");
+    expect(written.status).toBe(201);
+    const { seq } = await written.json();
+    const read = await follower.server!.app.request("/v1/kv/forwarded-own?consistency=stale", { headers: { Accept: "application/json" } });
+    expect(read.status).toBe(200);
+    expect(await read.json()).toMatchObject({ value: "mine", seq });
+  });
+
   test("the same Idempotency-Key sent twice (via the leader and a follower, also concurrently) appends one entry", async () => {
     const elected = await leader();
     const follower = members.find((m) => m.id !== elected.id)!;
