@@ -552,7 +552,7 @@ export class RaftNode implements LedgerNode, PeerHandler {
     let acks: ForwardAck[];
     const writes = batch.map(({ requestId, command, idempotencyKey }): ForwardedWrite => (idempotencyKey === undefined ? { requestId, command } : { requestId, command, idempotencyKey }));
     try {
-      acks = await this.#options.transport.forwardWrites(lead, writes, this.#options.requestTimeoutMs);
+      acks = await this.#options.transport.forward(lead, writes);
     } catch (error) {
       // A refused connection sent nothing, so looking for the (new) leader again is safe; anything later is ambiguous.
       if (isConnectionRefused(error)) {

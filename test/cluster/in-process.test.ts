@@ -182,10 +182,10 @@ describe("in-process 3-node cluster", () => {
     const auth = { Authorization: "Bearer wrong-secret-wrong-secret" };
     expect((await fetch(url, { method: "POST", body: new Uint8Array([0x80]), headers: auth })).status).toBe(401);
     const good = { Authorization: `Bearer ${SECRET}` };
-    for (const body of [new Uint8Array([0xff, 0x00]), new Uint8Array([0x81, 0x01]), new Uint8Array([0xa1, 0x01, 0x02])]) {
+    // Not CBOR; [1]; a map; a batch whose one forwarded write is an empty array.
+    for (const body of [new Uint8Array([0xff, 0x00]), new Uint8Array([0x81, 0x01]), new Uint8Array([0xa1, 0x01, 0x02]), new Uint8Array([0x82, 0x80, 0x81, 0x80])]) {
       expect((await fetch(url, { method: "POST", body, headers: good })).status).toBe(400);
     }
-    expect((await fetch(url.replace("messages", "forward"), { method: "POST", body: new Uint8Array([0x81, 0x81, 0x80]), headers: good })).status).toBe(400);
     expect(running().length).toBe(3);
   });
 
