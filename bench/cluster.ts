@@ -6,14 +6,19 @@
  * `etcd-server` package if `etcd` is missing) a 3-node etcd cluster is driven
  * the same way through its JSON gateway and the ratio is printed. Prints a
  * table; never fails on speed. An installed etcd is compared unless `--without-etcd`.
+ * On Linux it also prints the CPU time the three server processes spent per
+ * request (user + system, from /proc; the load generator excluded), which is
+ * less sensitive than req/s to other work on the machine. `--profile DIR`
+ * runs the Scribe nodes under `bun --cpu-prof-md` and writes one Markdown CPU
+ * profile per node into DIR (the nodes are stopped with SIGTERM so they write it).
  *
- *   bun run bench/cluster.ts [--seconds 10] [--connections 64] [--storage sqlite] [--with-etcd | --without-etcd]
+ *   bun run bench/cluster.ts [--seconds 10] [--connections 64] [--storage sqlite] [--with-etcd | --without-etcd] [--profile DIR]
  */
 import autocannon from "autocannon";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { TestCluster } from "../test/helpers/process-cluster.ts";
 import { until } from "../test/helpers/poll.ts";
@@ -23,7 +28,7 @@ const { values } = parseArgs({
   args: process.argv.slice(2),
   options: {
     seconds: { type: "string" }, connections: { type: "string" }, storage: { type: "string" },
-    "with-etcd": { type: "boolean" }, "without-etcd": { type: "boolean" },
+    "with-etcd": { type: "boolean" }, "without-etcd": { type: "boolean" }, profile: { type: "string" },
   },
 });
 const SECONDS = Number(values.seconds ?? 10);
@@ -38,6 +43,24 @@ interface Figures {
   p50Ms: number;
   p99Ms: number;
   non2xx: number;
+  /** CPU time of the server processes per request, undefined where /proc is missing. */
+  cpuUsPerRequest: number | undefined;
+}
+
+/** Clock ticks per second of /proc/PID/stat times (USER_HZ; 100 on every Linux build that matters). */
+const USER_HZ = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
+
+/** User + system CPU time of `pids` (all their threads) in microseconds; undefined without /proc. */
+async function cpuUs(pids: readonly number[]): Promise<number | undefined> {
+  let ticks = 0;
+  for (const pid of pids) {
+    const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => undefined);
+    if (stat === undefined) return undefined;
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15 of the whole line.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    ticks += Number(fields[11]) + Number(fields[12]);
+  }
+  return (ticks * 1_000_000) / USER_HZ;
 }
 
 interface LoadRequest {
@@ -47,8 +70,9 @@ interface LoadRequest {
   headers?: Record<string, string>;
 }
 
-async function load(urls: string[], request: LoadRequest): Promise<Figures> {
+async function load(urls: string[], request: LoadRequest, pids: readonly number[]): Promise<Figures> {
   let counter = 0;
+  const cpuBefore = await cpuUs(pids);
   const result = await autocannon({
     // autocannon spreads connections over several URLs round-robin; its types only declare one.
     url: urls as unknown as string,
@@ -63,31 +87,37 @@ async function load(urls: string[], request: LoadRequest): Promise<Figures> {
       },
     }],
   });
+  const cpuAfter = await cpuUs(pids);
   return {
     requestsPerSecond: Math.round(result.requests.average),
     p50Ms: result.latency.p50,
     p99Ms: result.latency.p99,
     non2xx: result.non2xx + result.errors,
+    cpuUsPerRequest: cpuBefore === undefined || cpuAfter === undefined ? undefined : Math.round((cpuAfter - cpuBefore) / Math.max(1, result.requests.total)),
   };
 }
 
 const row = (name: string, figures: Figures, versus?: Figures) =>
-  `| ${name} | ${figures.requestsPerSecond.toLocaleString("en-US")} | ${figures.p50Ms} | ${figures.p99Ms} | ${versus ? `${(figures.requestsPerSecond / Math.max(1, versus.requestsPerSecond)).toFixed(2)}x` : ""} | ${figures.non2xx} |`;
+  `| ${name} | ${figures.requestsPerSecond.toLocaleString("en-US")} | ${figures.p50Ms} | ${figures.p99Ms} | ${versus ? `${(figures.requestsPerSecond / Math.max(1, versus.requestsPerSecond)).toFixed(2)}x` : ""} | ${figures.cpuUsPerRequest ?? ""} | ${figures.non2xx} |`;
 
 // ---- Scribe ----
 
 async function benchScribe(): Promise<Record<string, Figures>> {
-  const cluster = await TestCluster.start({ storage: STORAGE });
+  const profileDir = values.profile === undefined ? undefined : resolve(values.profile);
+  const runtimeArgs = profileDir === undefined ? [] : ["--cpu-prof-md", `--cpu-prof-dir=${profileDir}`];
+  const cluster = await TestCluster.start({ storage: STORAGE, runtimeArgs });
   try {
     const leaderId = await cluster.waitForLeader({ deadlineMs: LEADER_WAIT_MS });
     const urls = cluster.ids.map((id) => cluster.url(id, ""));
+    const pids = cluster.ids.map((id) => cluster.pid(id)!);
     const put = (prefix: string): LoadRequest => ({ method: "PUT", path: (n) => `/v1/kv/${prefix}-${n}`, body: () => VALUE });
-    const writesAll = await load(urls, put("all"));
-    const writesLeader = await load([cluster.url(leaderId, "")], put("lead"));
+    const writesAll = await load(urls, put("all"), pids);
+    const writesLeader = await load([cluster.url(leaderId, "")], put("lead"), pids);
     const written = Math.max(1, writesLeader.requestsPerSecond * SECONDS);
-    const readsAll = await load(urls, { method: "GET", path: (n) => `/v1/kv/lead-${(n * 7919) % written}` });
+    const readsAll = await load(urls, { method: "GET", path: (n) => `/v1/kv/lead-${(n * 7919) % written}` }, pids);
     return { writesAll, writesLeader, readsAll };
   } finally {
+    if (profileDir !== undefined) await Promise.all(cluster.running().map((id) => cluster.terminate(id)));
     await cluster.close();
   }
 }
@@ -127,13 +157,14 @@ async function benchEtcd(binary: string, dir: string): Promise<Record<string, Fi
       method: "POST", path: () => "/v3/kv/put", headers: json,
       body: (n) => JSON.stringify({ key: base64(`${prefix}-${n}`), value: base64(VALUE) }),
     });
-    const writesAll = await load(urls, put("all"));
+    const pids = children.map((child) => child.pid!);
+    const writesAll = await load(urls, put("all"), pids);
     const writesLeader = writesAll; // etcd followers forward over gRPC; the round-robin figure is the one compared
     const written = Math.max(1, writesAll.requestsPerSecond * SECONDS);
     const readsAll = await load(urls, {
       method: "POST", path: () => "/v3/kv/range", headers: json,
       body: (n) => JSON.stringify({ key: base64(`all-${(n * 7919) % written}`) }),
-    });
+    }, pids);
     return { writesAll, writesLeader, readsAll };
   } finally {
     for (const child of children) child.kill("SIGTERM");
@@ -147,8 +178,8 @@ try {
   const etcd = binary === undefined ? undefined : await benchEtcd(binary, dir);
   const runtime = process.versions.bun ? `bun ${process.versions.bun}` : `node ${process.versions.node}`;
   console.log(`runtime: ${runtime}; 3 nodes; ${CONNECTIONS} connections; ${SECONDS} s each; 100-byte values; storage ${STORAGE}${etcd ? "" : "; etcd: not run (install it with --with-etcd)"}`);
-  console.log("| target | req/s | p50 ms | p99 ms | vs etcd | errors/non-2xx |");
-  console.log("|---|---:|---:|---:|---:|---:|");
+  console.log("| target | req/s | p50 ms | p99 ms | vs etcd | CPU µs/req | errors/non-2xx |");
+  console.log("|---|---:|---:|---:|---:|---:|---:|");
   console.log(row("scribe PUT, round-robin to all nodes", scribe.writesAll!, etcd?.writesAll));
   console.log(row("scribe PUT, leader only", scribe.writesLeader!, etcd?.writesAll));
   console.log(row("scribe linearizable GET, all nodes", scribe.readsAll!, etcd?.readsAll));

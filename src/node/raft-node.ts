@@ -14,8 +14,10 @@
  *
  * Writes: the leader groups the commands that arrive in one event-loop turn
  * into one entry stamped with its clock; a follower forwards its commands to
- * the leader (all commands of one event-loop turn in one request) and answers
- * once its own state has applied the entry. Reads:
+ * the leader (all commands of one event-loop turn in one request), which
+ * acks them once proposed and puts the follower's request ids in the entry,
+ * so the follower answers each client when it applies that entry itself, with
+ * the result it computed. Reads:
  * ReadIndex, asked of the leader when this node is a follower.
  *
  * Membership: conf changes carry the added member's addresses; applying one
@@ -35,7 +37,7 @@ import {
   decodeConfChange, NONE, ProposalDroppedError, RawNode, seededRandom, type ConfChange, type Entry, type Message, type NodeId, type Ready,
 } from "../raft/index.ts";
 import {
-  FORWARDED_COMMANDS_MAX, PeerRequestError, WireFormatError, type EntriesRequest, type ForwardedWrite, type ForwardReply, type HttpTransport,
+  FORWARDED_COMMANDS_MAX, PeerRequestError, REQUEST_ID_CHARS_MAX, WireFormatError, type EntriesRequest, type ForwardAck, type ForwardedWrite, type HttpTransport,
   type MemberInfo, type MembershipReply, type MembershipRequest, type PeerHandler, type ReadIndexReply,
 } from "../transport/index.ts";
 import { DEFAULT_WRITE_QUEUE_LIMITS, type WriteQueueLimits } from "./local-node.ts";
@@ -85,7 +87,7 @@ export interface RaftNodeOptions {
 }
 
 interface PendingWrite {
-  resolve: (result: { outcome: WriteOutcome; raftIndex: number }) => void;
+  resolve: (outcome: WriteOutcome) => void;
   reject: (error: unknown) => void;
   timer: ReturnType<typeof setTimeout>;
 }
@@ -111,12 +113,14 @@ interface AppliedBatch {
 
 interface QueuedForward extends ForwardedWrite {
   /** Undefined: nothing reached the leader, so a retry is safe. */
-  resolve: (reply: ForwardReply | undefined) => void;
+  resolve: (ack: ForwardAck | undefined) => void;
   reject: (error: unknown) => void;
 }
 
 interface QueuedProposal extends ProposedCommand {
   sizeBytes: number;
+  /** For a write a follower forwarded (no pending write here): told whether it was proposed. */
+  onProposed?: (error: NodeUnavailableError | undefined) => void;
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -162,7 +166,6 @@ export class RaftNode implements LedgerNode, PeerHandler {
   #proposalFlush: TurnHandle | undefined;
   #forwardQueue = new Map<NodeId, QueuedForward[]>();
   #forwardFlush: TurnHandle | undefined;
-  #forwardsInFlight = 0;
   readonly #readWaiters = new Map<string, Array<(index: number | undefined) => void>>();
   #readBatch: Array<(index: number | undefined) => void> | undefined;
   /** Per leader, the read-index request that reads arriving in this event-loop turn will share. */
@@ -425,8 +428,8 @@ export class RaftNode implements LedgerNode, PeerHandler {
         this.#pending.delete(proposal!.commands[i]!.requestId);
         clearTimeout(pending.timer);
         if (!result.ok) pending.reject(result.error);
-        else if (replayed.has(i)) pending.resolve({ outcome: { applied: result.applied, treeSize: result.treeSize, replayed: true }, raftIndex: index });
-        else pending.resolve({ outcome: { applied: result.applied, treeSize: result.treeSize }, raftIndex: index });
+        else if (replayed.has(i)) pending.resolve({ applied: result.applied, treeSize: result.treeSize, replayed: true });
+        else pending.resolve({ applied: result.applied, treeSize: result.treeSize });
       });
     }
     this.#publishedIndex = Math.max(this.#publishedIndex, this.#appliedIndex);
@@ -486,13 +489,14 @@ export class RaftNode implements LedgerNode, PeerHandler {
   // ---- writes ----
 
   async write(command: WriteCommand, options: WriteOptions = {}): Promise<WriteOutcome> {
-    const write: ForwardedWrite = options.idempotencyKey === undefined ? { command } : { command, idempotencyKey: options.idempotencyKey };
     const deadline = this.#options.now() + this.#options.leaderWaitMs;
     for (;;) {
       const refusal = this.#serviceRefusal();
       if (refusal !== undefined) throw refusal;
       const lead = this.#raw.lead;
-      if (lead === this.#options.nodeId) return (await this.#proposeLocal(write)).outcome;
+      const write: ForwardedWrite = { requestId: `${this.#bootId}-${this.#requestCounter++}`, command };
+      if (options.idempotencyKey !== undefined) write.idempotencyKey = options.idempotencyKey;
+      if (lead === this.#options.nodeId) return await this.#proposeLocal(write);
       if (lead !== NONE) {
         const outcome = await this.#forward(lead, write);
         if (outcome !== undefined) return outcome;
@@ -502,28 +506,37 @@ export class RaftNode implements LedgerNode, PeerHandler {
     }
   }
 
-  /** Forward to the leader; undefined when it says it no longer leads (nothing was proposed, so a retry is safe). */
+  /**
+   * Forward to the leader, which puts this node's request id in the entry: the client is answered when this
+   * node applies that entry (read-your-writes here), with the result it computes itself. Undefined when the
+   * leader says it no longer leads or the connection was refused (nothing was proposed, so a retry is safe).
+   */
   async #forward(lead: NodeId, write: ForwardedWrite): Promise<WriteOutcome | undefined> {
-    const reply = await this.#forwardBatched(lead, write);
-    if (reply === undefined || reply.kind === "notLeader") return undefined;
-    if (reply.kind === "refused") throw remoteError(reply.code, reply.message);
-    // Read-your-writes on this node: answer once the entry is applied here too.
-    await this.#waitApplied(reply.raftIndex, this.#options.now() + this.#options.requestTimeoutMs);
-    return reply.replayed === true ? { applied: reply.applied, treeSize: reply.treeSize, replayed: true } : { applied: reply.applied, treeSize: reply.treeSize };
+    const applied = this.#awaitApplied(write.requestId);
+    if (applied === undefined) throw new NodeUnavailableError("write queue is full; retry later", 1);
+    // Awaited only once the leader acked; a rejection before that (dropped below, or a timeout) must not go unhandled.
+    applied.catch(() => undefined);
+    let ack: ForwardAck | undefined;
+    try {
+      ack = await this.#forwardBatched(lead, write);
+    } catch (error) {
+      this.#rejectPending(write.requestId, error);
+      throw error;
+    }
+    if (ack?.kind === "proposed") return await applied;
+    this.#rejectPending(write.requestId, new NodeUnavailableError("the leader did not propose the write", 1));
+    if (ack?.kind === "refused") throw remoteError(ack.code, ack.message);
+    return undefined;
   }
 
   /** Queue `write` for the leader: every command forwarded in one event-loop turn travels in one request. */
-  #forwardBatched(lead: NodeId, write: ForwardedWrite): Promise<ForwardReply | undefined> {
-    if (this.#forwardsInFlight >= this.#limits.queueCommandsMax) {
-      return Promise.reject(new NodeUnavailableError("forward queue is full; retry later", 1));
-    }
-    this.#forwardsInFlight++;
-    return new Promise<ForwardReply | undefined>((resolve, reject) => {
+  #forwardBatched(lead: NodeId, write: ForwardedWrite): Promise<ForwardAck | undefined> {
+    return new Promise<ForwardAck | undefined>((resolve, reject) => {
       let queue = this.#forwardQueue.get(lead);
       if (queue === undefined) this.#forwardQueue.set(lead, (queue = []));
       queue.push({ ...write, resolve, reject });
       this.#forwardFlush ??= afterThisTurn(() => this.#flushForwards());
-    }).finally(() => this.#forwardsInFlight--);
+    });
   }
 
   #flushForwards(): void {
@@ -536,9 +549,10 @@ export class RaftNode implements LedgerNode, PeerHandler {
   }
 
   async #sendForwards(lead: NodeId, batch: readonly QueuedForward[]): Promise<void> {
-    let replies: ForwardReply[];
+    let acks: ForwardAck[];
+    const writes = batch.map(({ requestId, command, idempotencyKey }): ForwardedWrite => (idempotencyKey === undefined ? { requestId, command } : { requestId, command, idempotencyKey }));
     try {
-      replies = await this.#options.transport.forwardWrites(lead, batch.map(({ command, idempotencyKey }) => (idempotencyKey === undefined ? { command } : { command, idempotencyKey })), this.#options.requestTimeoutMs);
+      acks = await this.#options.transport.forward(lead, writes);
     } catch (error) {
       // A refused connection sent nothing, so looking for the (new) leader again is safe; anything later is ambiguous.
       if (isConnectionRefused(error)) {
@@ -549,26 +563,38 @@ export class RaftNode implements LedgerNode, PeerHandler {
       for (const item of batch) item.reject(failure);
       return;
     }
-    batch.forEach((item, i) => item.resolve(replies[i]));
+    batch.forEach((item, i) => item.resolve(acks[i]));
   }
 
-  #proposeLocal({ command, idempotencyKey }: ForwardedWrite): Promise<{ outcome: WriteOutcome; raftIndex: number }> {
-    if (this.#pending.size >= this.#limits.queueCommandsMax) {
-      return Promise.reject(new NodeUnavailableError("write queue is full; retry later", 1));
-    }
-    const requestId = `${this.#bootId}-${this.#requestCounter++}`;
+  /**
+   * A pending write answered (by `#answer`) when the entry carrying `requestId` is applied here, or rejected after
+   * requestTimeoutMs (its outcome unknown). Undefined when too many writes are pending.
+   */
+  #awaitApplied(requestId: string): Promise<WriteOutcome> | undefined {
+    if (this.#pending.size >= this.#limits.queueCommandsMax) return undefined;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#pending.delete(requestId);
         reject(new NodeUnavailableError(`write not applied within ${this.#options.requestTimeoutMs} ms; its outcome is unknown`, 1));
       }, this.#options.requestTimeoutMs);
       this.#pending.set(requestId, { resolve, reject, timer });
-      const queued: QueuedProposal = { requestId, command, sizeBytes: commandSizeBytes(command) + (idempotencyKey?.length ?? 0) };
-      if (idempotencyKey !== undefined) queued.idempotencyKey = idempotencyKey;
-      this.#proposalQueue.push(queued);
-      // Every command arriving in this event-loop turn joins one entry (one timestamp, one apply commit).
-      this.#proposalFlush ??= afterThisTurn(() => this.#flushProposals());
     });
+  }
+
+  #proposeLocal(write: ForwardedWrite): Promise<WriteOutcome> {
+    const applied = this.#awaitApplied(write.requestId);
+    if (applied === undefined) return Promise.reject(new NodeUnavailableError("write queue is full; retry later", 1));
+    this.#queueProposal(write, undefined);
+    return applied;
+  }
+
+  /** Queue a proposal; every command arriving in this event-loop turn joins one entry (one timestamp, one apply commit). */
+  #queueProposal({ requestId, command, idempotencyKey }: ForwardedWrite, onProposed: QueuedProposal["onProposed"]): void {
+    const queued: QueuedProposal = { requestId, command, sizeBytes: commandSizeBytes(command) + (idempotencyKey?.length ?? 0) };
+    if (idempotencyKey !== undefined) queued.idempotencyKey = idempotencyKey;
+    if (onProposed !== undefined) queued.onProposed = onProposed;
+    this.#proposalQueue.push(queued);
+    this.#proposalFlush ??= afterThisTurn(() => this.#flushProposals());
   }
 
   #flushProposals(): void {
@@ -583,7 +609,7 @@ export class RaftNode implements LedgerNode, PeerHandler {
       while (end < queue.length && end - start < this.#limits.groupCommandsMax && (end === start || bytes + queue[end]!.sizeBytes <= this.#limits.groupBytesMax)) {
         bytes += queue[end++]!.sizeBytes;
       }
-      const commands = queue.slice(start, end).map(({ sizeBytes: _, ...proposed }): ProposedCommand => proposed);
+      const commands = queue.slice(start, end).map(({ sizeBytes: _, onProposed: __, ...proposed }): ProposedCommand => proposed);
       datas.push(encodeProposal({ timestampMs, commands }));
       start = end;
     }
@@ -591,9 +617,14 @@ export class RaftNode implements LedgerNode, PeerHandler {
       this.#raw.proposeBatch(datas);
     } catch (error) {
       if (!(error instanceof ProposalDroppedError)) throw error;
-      for (const { requestId } of queue) this.#rejectPending(requestId, new NodeUnavailableError("leadership changed before the write was proposed; retry", 1));
+      const dropped = new NodeUnavailableError("leadership changed before the write was proposed; retry", 1);
+      for (const { requestId, onProposed } of queue) {
+        if (onProposed !== undefined) onProposed(dropped);
+        else this.#rejectPending(requestId, dropped);
+      }
       return;
     }
+    for (const { onProposed } of queue) onProposed?.(undefined);
     this.#kick();
   }
 
@@ -881,25 +912,28 @@ export class RaftNode implements LedgerNode, PeerHandler {
     return this.#snapshots.serve(request);
   }
 
-  forwardWrites(writes: ForwardedWrite[]): Promise<ForwardReply[]> {
+  forwardWrites(writes: ForwardedWrite[]): Promise<ForwardAck[]> {
+    if (this.#stopped()) throw new PeerRequestError(503, "node is stopping");
     return Promise.all(writes.map((write) => this.#proposeForwarded(write)));
   }
 
-  async #proposeForwarded(write: ForwardedWrite): Promise<ForwardReply> {
+  /** Propose a forwarded write under the follower's request id; ack once it is proposed (the outcome travels in the log). */
+  #proposeForwarded(write: ForwardedWrite): Promise<ForwardAck> | ForwardAck {
+    const lead = this.#raw.lead;
+    if (lead !== this.#options.nodeId) return { kind: "notLeader", leaderId: lead };
     try {
       validateCommand(write.command, this.#options.commandLimits);
       if (write.idempotencyKey !== undefined && !isIdempotencyKey(write.idempotencyKey)) {
         throw new InvalidRequestError("Idempotency-Key must be 1..128 printable ASCII characters");
       }
-      const lead = this.#raw.lead;
-      if (lead !== this.#options.nodeId) return { kind: "notLeader", leaderId: lead };
-      const { outcome, raftIndex } = await this.#proposeLocal(write);
-      const reply: ForwardReply = { kind: "applied", applied: outcome.applied, treeSize: outcome.treeSize, raftIndex };
-      return outcome.replayed === true ? { ...reply, replayed: true } : reply;
+      if (write.requestId.length > REQUEST_ID_CHARS_MAX) throw new InvalidRequestError(`a request id has at most ${REQUEST_ID_CHARS_MAX} characters`);
     } catch (error) {
       if (error instanceof LedgerError) return { kind: "refused", code: error.code, message: error.message };
       throw error;
     }
+    return new Promise((resolve) => {
+      this.#queueProposal(write, (error) => resolve(error === undefined ? { kind: "proposed" } : { kind: "refused", code: error.code, message: error.message }));
+    });
   }
 
   async readIndex(): Promise<ReadIndexReply> {
@@ -975,7 +1009,10 @@ export class RaftNode implements LedgerNode, PeerHandler {
     const refusal = this.#refusal()!;
     for (const queue of this.#forwardQueue.values()) for (const item of queue) item.reject(refusal);
     this.#forwardQueue.clear();
-    for (const { requestId } of this.#proposalQueue) this.#rejectPending(requestId, refusal);
+    for (const { requestId, onProposed } of this.#proposalQueue) {
+      if (onProposed !== undefined) onProposed(refusal);
+      else this.#rejectPending(requestId, refusal);
+    }
     this.#proposalQueue = [];
     await this.#loop.idle();
     for (const requestId of [...this.#pending.keys()]) this.#rejectPending(requestId, refusal);

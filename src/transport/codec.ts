@@ -19,7 +19,7 @@ export class WireFormatError extends Error {
 
 /** Most messages in one batch POST. */
 export const MESSAGES_PER_BATCH_MAX = 10_000;
-/** Most commands in one forward request (a follower sends what arrived in one event-loop turn, capped). */
+/** Most forwarded writes in one peer POST (a follower sends what arrived in one event-loop turn, capped). */
 export const FORWARDED_COMMANDS_MAX = 4096;
 /** Most operations in one forwarded command (the leader checks its own, smaller limit too). */
 const OPERATIONS_PER_COMMAND_MAX = 100_000;
@@ -81,18 +81,30 @@ function snapshotFromWire(raw: unknown): Snapshot {
   return { metadata: { index: raw[0], term: raw[1], confState: { voters: raw[2], learners: raw[3] } }, data: raw[4] };
 }
 
-/** Encode a batch of Raft messages for one POST. */
-export function encodeMessages(messages: readonly Message[]): Uint8Array {
-  return cbor.encode(messages.map((m) => [
-    MESSAGE_TYPES.indexOf(m.type), u(m.from), u(m.to), u(m.term), u(m.logTerm), u(m.index), m.entries.map(entryToWire),
-    u(m.commit), m.reject, u(m.rejectHint), m.snapshot === undefined ? null : snapshotToWire(m.snapshot), m.context ?? null,
-  ]));
+/** What one POST to a peer's messages route carries: Raft messages, and writes forwarded to it as the leader. */
+export interface PeerBatch {
+  messages: Message[];
+  writes: ForwardedWrite[];
 }
 
-/** Decode and validate a batch of Raft messages. */
-export function decodeMessages(bytes: Uint8Array): Message[] {
+/** Encode one POST's body: [[message, ...], [forwarded write, ...]] (see encodeForwardRequest for the writes). */
+export function encodePeerBatch(messages: readonly Message[], writes: readonly ForwardedWrite[]): Uint8Array {
+  return cbor.encode([messages.map((m) => [
+    MESSAGE_TYPES.indexOf(m.type), u(m.from), u(m.to), u(m.term), u(m.logTerm), u(m.index), m.entries.map(entryToWire),
+    u(m.commit), m.reject, u(m.rejectHint), m.snapshot === undefined ? null : snapshotToWire(m.snapshot), m.context ?? null,
+  ]), writes.map(forwardedWriteToWire)]);
+}
+
+/** Decode and validate one POST's messages and forwarded writes. */
+export function decodePeerBatch(bytes: Uint8Array): PeerBatch {
   const raw = decodeWire(bytes);
-  check(Array.isArray(raw) && raw.length <= MESSAGES_PER_BATCH_MAX, "message batch");
+  check(Array.isArray(raw) && raw.length === 2 && Array.isArray(raw[0]) && Array.isArray(raw[1]), "peer batch");
+  check(raw[1].length <= FORWARDED_COMMANDS_MAX, "forwarded writes");
+  return { messages: messagesFromWire(raw[0]), writes: raw[1].map(forwardedWriteFromWire) };
+}
+
+function messagesFromWire(raw: unknown[]): Message[] {
+  check(raw.length <= MESSAGES_PER_BATCH_MAX, "message batch");
   return raw.map((m: unknown): Message => {
     check(Array.isArray(m) && m.length === 12, "message");
     const [type, from, to, term, logTerm, index, entries, commit, reject, rejectHint, snapshot, context] = m;
@@ -146,13 +158,13 @@ function appliedFromWire(raw: unknown): AppliedOperation {
   return { op: raw[0] === 1 ? "put" : "delete", key: raw[1], seq: raw[2], version: raw[3], leafHash: raw[4], created: raw[5] };
 }
 
-/** The leader's answer to a forwarded write. */
+/** The first result of a write sent with an idempotency key, as its record keeps it. */
 export type ForwardReply =
   | { kind: "applied"; applied: AppliedOperation[]; treeSize: number; raftIndex: number; replayed?: boolean }
   | { kind: "refused"; code: string; message: string }
   | { kind: "notLeader"; leaderId: number };
 
-/** Plain-array form of a forward reply (also how idempotency records keep a first result). */
+/** Plain-array form of a recorded reply (how idempotency records keep a first result). */
 export function forwardReplyToWire(reply: ForwardReply): unknown[] {
   if (reply.kind === "applied") {
     const wire = [0, reply.applied.map(appliedToWire), u(reply.treeSize), u(reply.raftIndex)];
@@ -175,37 +187,63 @@ export function forwardReplyFromWire(raw: unknown): ForwardReply {
   return { kind: "notLeader", leaderId: raw[1] };
 }
 
-/** One write a follower forwards, with the client's idempotency key if it sent one. */
+/** Longest request id a forwarded write may carry (the forwarding node's boot id and a counter). */
+export const REQUEST_ID_CHARS_MAX = 64;
+
+/**
+ * One write a follower forwards: the request id it waits under (the leader puts it in the entry, so the
+ * follower answers its client when it applies that entry itself) and the client's idempotency key if it sent one.
+ */
 export interface ForwardedWrite {
+  requestId: string;
   command: WriteCommand;
   idempotencyKey?: string;
 }
 
-/** A follower's forward request: the writes that arrived there in one event-loop turn, as [[command, key or null], ...]. */
-export function encodeForwardRequest(writes: readonly ForwardedWrite[]): Uint8Array {
-  return cbor.encode(writes.map((write) => [commandToWire(write.command), write.idempotencyKey ?? null]));
+/**
+ * The leader's answer to one forwarded write, given as soon as it was proposed (or not): the outcome
+ * itself reaches the follower through the log.
+ */
+export type ForwardAck =
+  | { kind: "proposed" }
+  | { kind: "refused"; code: string; message: string }
+  | { kind: "notLeader"; leaderId: number };
+
+/** A forwarded write on the wire: [requestId, command, idempotency key or null]; the key's format is checked by the node. */
+function forwardedWriteToWire(write: ForwardedWrite): unknown[] {
+  return [write.requestId, commandToWire(write.command), write.idempotencyKey ?? null];
 }
 
-/** Decode a forward request; the idempotency key's format is checked by the node. */
-export function decodeForwardRequest(bytes: Uint8Array): ForwardedWrite[] {
+function forwardedWriteFromWire(item: unknown): ForwardedWrite {
+  check(Array.isArray(item) && item.length === 3 && (item[2] === null || typeof item[2] === "string"), "forwarded write");
+  check(typeof item[0] === "string" && item[0].length >= 1 && item[0].length <= REQUEST_ID_CHARS_MAX, "forwarded request id");
+  const command = commandFromWire(item[1]);
+  return item[2] === null ? { requestId: item[0], command } : { requestId: item[0], command, idempotencyKey: item[2] as string };
+}
+
+function forwardAckToWire(ack: ForwardAck): unknown[] {
+  if (ack.kind === "proposed") return [0];
+  if (ack.kind === "refused") return [1, ack.code, ack.message];
+  return [2, u(ack.leaderId)];
+}
+
+function forwardAckFromWire(raw: unknown): ForwardAck {
+  check(Array.isArray(raw), "forward ack");
+  if (raw[0] === 0 && raw.length === 1) return { kind: "proposed" };
+  if (raw[0] === 1 && raw.length === 3 && typeof raw[1] === "string" && typeof raw[2] === "string") return { kind: "refused", code: raw[1], message: raw[2] };
+  check(raw[0] === 2 && raw.length === 2 && isUint(raw[1]), "forward ack");
+  return { kind: "notLeader", leaderId: raw[1] };
+}
+
+/** The leader's answers to the forwarded writes of one POST, one per write in order. */
+export function encodeForwardAcks(acks: readonly ForwardAck[]): Uint8Array {
+  return cbor.encode(acks.map(forwardAckToWire));
+}
+
+export function decodeForwardAcks(bytes: Uint8Array, count: number): ForwardAck[] {
   const raw = decodeWire(bytes);
-  check(Array.isArray(raw) && raw.length >= 1 && raw.length <= FORWARDED_COMMANDS_MAX, "forward request");
-  return raw.map((item: unknown) => {
-    check(Array.isArray(item) && item.length === 2 && (item[1] === null || typeof item[1] === "string"), "forwarded write");
-    const command = commandFromWire(item[0]);
-    return item[1] === null ? { command } : { command, idempotencyKey: item[1] as string };
-  });
-}
-
-/** The leader's replies to a forward request, one per command in order. */
-export function encodeForwardReplies(replies: readonly ForwardReply[]): Uint8Array {
-  return cbor.encode(replies.map(forwardReplyToWire));
-}
-
-export function decodeForwardReplies(bytes: Uint8Array, count: number): ForwardReply[] {
-  const raw = decodeWire(bytes);
-  check(Array.isArray(raw) && raw.length === count, "forward replies");
-  return raw.map(forwardReplyFromWire);
+  check(Array.isArray(raw) && raw.length === count, "forward acks");
+  return raw.map(forwardAckFromWire);
 }
 
 /** The leader's answer to a read-index request: the index to wait for, or who leads. */

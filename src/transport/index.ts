@@ -7,6 +7,9 @@
  *
  * Messages are fire-and-forget (Raft retries what is lost): per peer at most
  * one POST is in flight and everything queued meanwhile goes in the next one.
+ * Writes a follower forwards to the leader ride in the same POSTs (one
+ * request per round trip carries both the follower's Raft answers and its
+ * clients' writes); the reply then carries one ack per write.
  * A snapshot message travels in a POST of its own, and its delivery is
  * reported (the core must hear how a snapshot send ended). Every request
  * names the sender's Raft address in a header, so a node whose member book
@@ -20,21 +23,20 @@ import { defaultHasher } from "../merkle/index.ts";
 import { type Message, type NodeId } from "../raft/index.ts";
 import { cbor } from "../ledger/entry.ts";
 import {
-  decodeEntriesRequest, decodeForwardReplies, decodeForwardRequest, decodeMembershipReply, decodeMembershipRequest, decodeMessages,
-  decodeReadIndexReply, encodeEntriesRequest, encodeForwardReplies, encodeForwardRequest, encodeMembershipReply, encodeMembershipRequest,
-  encodeMessages, encodeReadIndexReply, MESSAGES_PER_BATCH_MAX, WireFormatError, type EntriesRequest, type ForwardedWrite, type ForwardReply,
+  decodeEntriesRequest, decodeForwardAcks, decodeMembershipReply, decodeMembershipRequest, decodePeerBatch, decodeReadIndexReply,
+  encodeEntriesRequest, encodeForwardAcks, encodeMembershipReply, encodeMembershipRequest, encodePeerBatch, encodeReadIndexReply,
+  FORWARDED_COMMANDS_MAX, MESSAGES_PER_BATCH_MAX, WireFormatError, type EntriesRequest, type ForwardAck, type ForwardedWrite,
   type MembershipReply, type MembershipRequest, type ReadIndexReply,
 } from "./codec.ts";
 
 export {
-  FORWARDED_COMMANDS_MAX, WireFormatError, type EntriesRequest, type ForwardedWrite, type ForwardReply, type MemberInfo, type MembershipReply,
-  type MembershipRequest, type ReadIndexReply,
+  FORWARDED_COMMANDS_MAX, REQUEST_ID_CHARS_MAX, WireFormatError, type EntriesRequest, type ForwardAck, type ForwardedWrite, type ForwardReply,
+  type MemberInfo, type MembershipReply, type MembershipRequest, type ReadIndexReply,
 } from "./codec.ts";
 
 /** Paths on the Raft port. */
 export const RAFT_PATHS = {
   messages: "/raft/v1/messages",
-  forward: "/raft/v1/forward",
   readIndex: "/raft/v1/read-index",
   membership: "/raft/v1/membership",
   entries: "/raft/v1/entries",
@@ -90,9 +92,18 @@ export interface TransportEvents {
   onRemoved(by: NodeId): void;
 }
 
+/** Writes forwarded in one call, waiting for a POST to the leader. */
+interface QueuedWrites {
+  writes: readonly ForwardedWrite[];
+  resolve: (acks: ForwardAck[]) => void;
+  reject: (error: unknown) => void;
+}
+
 interface PeerQueue {
+  id: NodeId;
   url: string;
   queued: Message[];
+  writes: QueuedWrites[];
   sending: boolean;
   lastSuccessMs: number;
 }
@@ -111,10 +122,14 @@ export class HttpTransport {
 
   /** Replace the peer set (self excluded): new peers are added, gone ones dropped with their queues, moved ones re-addressed. */
   setPeers(peers: ReadonlyMap<NodeId, string>): void {
-    for (const id of [...this.#peers.keys()]) if (!peers.has(id)) this.#peers.delete(id);
+    for (const [id, peer] of [...this.#peers]) {
+      if (peers.has(id)) continue;
+      this.#peers.delete(id);
+      failWrites(peer.writes.splice(0), new Error(`peer ${id} left the peer set`));
+    }
     for (const [id, address] of peers) {
       const peer = this.#peers.get(id);
-      if (peer === undefined) this.#peers.set(id, { url: peerUrl(address), queued: [], sending: false, lastSuccessMs: -Infinity });
+      if (peer === undefined) this.#peers.set(id, { id, url: peerUrl(address), queued: [], writes: [], sending: false, lastSuccessMs: -Infinity });
       else peer.url = peerUrl(address);
     }
   }
@@ -136,25 +151,57 @@ export class HttpTransport {
     for (const peer of this.#peers.values()) if (!peer.sending && peer.queued.length > 0) void this.#flush(peer);
   }
 
+  /**
+   * Ask peer `to` (the leader) to propose `writes` (at most FORWARDED_COMMANDS_MAX): they go in the next POST
+   * to it. One ack per write. Rejects when the POST fails (a refused connection sent nothing) or is refused.
+   */
+  forward(to: NodeId, writes: readonly ForwardedWrite[]): Promise<ForwardAck[]> {
+    const peer = this.#peers.get(to);
+    if (peer === undefined) return Promise.reject(new Error(`no peer ${to}`));
+    if (this.#closed) return Promise.reject(new Error("transport closed"));
+    if (writes.length === 0 || writes.length > FORWARDED_COMMANDS_MAX) throw new Error(`assertion: ${writes.length} writes forwarded at once`);
+    return new Promise((resolve, reject) => {
+      peer.writes.push({ writes, resolve, reject });
+      if (!peer.sending) void this.#flush(peer);
+    });
+  }
+
   async #flush(peer: PeerQueue): Promise<void> {
     peer.sending = true;
     try {
-      while (peer.queued.length > 0 && !this.#closed) {
-        const batch = peer.queued.splice(0, nextBatchLength(peer.queued));
-        let delivered = false;
-        try {
-          const response = await this.#post(peer.url + RAFT_PATHS.messages, encodeMessages(batch), this.#options.requestTimeoutMs);
-          await response.body?.cancel();
-          delivered = response.ok;
-          if (response.ok) peer.lastSuccessMs = this.#options.now();
-          if (response.status === 410) this.#events?.onRemoved(batch[0]!.to);
-        } catch {
-          // Lost messages are Raft's normal case: heartbeats and retries resend what matters.
-        }
-        if (batch[0]!.type === "snap") this.#events?.onSnapshotSent(batch[0]!.to, delivered);
+      while ((peer.queued.length > 0 || peer.writes.length > 0) && !this.#closed) {
+        const batch = peer.queued.length === 0 ? [] : peer.queued.splice(0, nextBatchLength(peer.queued));
+        // A snapshot travels alone (it may take long); writes wait for the next POST.
+        const snapshotTo = batch[0]?.type === "snap" ? batch[0].to : undefined;
+        const writes = snapshotTo === undefined ? takeWrites(peer.writes) : [];
+        const delivered = await this.#postBatch(peer, batch, writes);
+        if (snapshotTo !== undefined) this.#events?.onSnapshotSent(snapshotTo, delivered);
       }
     } finally {
       peer.sending = false;
+    }
+  }
+
+  /** One POST of `messages` and `writes`; whether the peer took it. Settles every entry of `writes`. */
+  async #postBatch(peer: PeerQueue, messages: readonly Message[], writes: readonly QueuedWrites[]): Promise<boolean> {
+    const forwarded = writes.flatMap((queued) => queued.writes);
+    try {
+      const response = await this.#post(peer.url + RAFT_PATHS.messages, encodePeerBatch(messages, forwarded), this.#options.requestTimeoutMs);
+      if (response.status === 410) this.#events?.onRemoved(peer.id);
+      if (!response.ok || forwarded.length === 0) {
+        await response.body?.cancel();
+        if (!response.ok) failWrites(writes, new Error(`peer answered ${response.status}`));
+      } else {
+        const acks = decodeForwardAcks(new Uint8Array(await response.arrayBuffer()), forwarded.length);
+        let start = 0;
+        for (const queued of writes) queued.resolve(acks.slice(start, (start += queued.writes.length)));
+      }
+      if (response.ok) peer.lastSuccessMs = this.#options.now();
+      return response.ok;
+    } catch (error) {
+      // Lost messages are Raft's normal case: heartbeats and retries resend what matters. Writes learn of it.
+      failWrites(writes, error);
+      return false;
     }
   }
 
@@ -177,11 +224,6 @@ export class HttpTransport {
     if (!response.ok) throw new Error(`peer ${to} answered ${response.status}`);
     peer.lastSuccessMs = this.#options.now();
     return bytes;
-  }
-
-  /** Ask peer `to` (the leader) to propose `writes` (at most FORWARDED_COMMANDS_MAX); one reply per write. Network failures reject. */
-  async forwardWrites(to: NodeId, writes: readonly ForwardedWrite[], timeoutMs: number): Promise<ForwardReply[]> {
-    return decodeForwardReplies(await this.#call(to, RAFT_PATHS.forward, encodeForwardRequest(writes), timeoutMs), writes.length);
   }
 
   /** Ask peer `to` (the leader) for a read index. */
@@ -215,7 +257,20 @@ export class HttpTransport {
 
   close(): void {
     this.#closed = true;
+    for (const peer of this.#peers.values()) failWrites(peer.writes.splice(0), new Error("transport closed"));
   }
+}
+
+/** Queued writes for one POST: whole calls, at most FORWARDED_COMMANDS_MAX writes (each call holds at most that). */
+function takeWrites(queue: QueuedWrites[]): QueuedWrites[] {
+  let count = 0;
+  let calls = 0;
+  while (calls < queue.length && count + queue[calls]!.writes.length <= FORWARDED_COMMANDS_MAX) count += queue[calls++]!.writes.length;
+  return queue.splice(0, calls);
+}
+
+function failWrites(writes: readonly QueuedWrites[], error: unknown): void {
+  for (const queued of writes) queued.reject(error);
 }
 
 /** Messages up to (not including) the first snapshot message, or the snapshot message alone. */
@@ -230,8 +285,8 @@ function nextBatchLength(queued: readonly Message[]): number {
 export interface PeerHandler {
   /** Step validated messages from a peer, sent from Raft address `senderAddress` (the header, if present). */
   receive(messages: Message[], senderAddress: string | undefined): void;
-  /** Propose writes forwarded by a follower and answer, one reply per write, once applied here. */
-  forwardWrites(writes: ForwardedWrite[]): Promise<ForwardReply[]>;
+  /** Propose writes forwarded by a follower (they came with its messages) and ack each once proposed (or refused). */
+  forwardWrites(writes: ForwardedWrite[]): Promise<ForwardAck[]>;
   /** Confirm leadership and return the commit index a follower must apply before reading. */
   readIndex(): Promise<ReadIndexReply>;
   /** Make a membership change forwarded by a follower (leader only) and answer once applied. */
@@ -272,10 +327,11 @@ export function createPeerHandler(options: PeerServerOptions): (request: Request
       const body = new Uint8Array(await request.arrayBuffer());
       if (body.length > options.bodyBytesMax) return plain(413, "body too large");
       if (path === RAFT_PATHS.messages) {
-        options.handler.receive(decodeMessages(body), request.headers.get(SENDER_ADDRESS_HEADER) ?? undefined);
-        return new Response(null, { status: 204 });
+        const { messages, writes } = decodePeerBatch(body);
+        options.handler.receive(messages, request.headers.get(SENDER_ADDRESS_HEADER) ?? undefined);
+        if (writes.length === 0) return new Response(null, { status: 204 });
+        return cborResponse(encodeForwardAcks(await options.handler.forwardWrites(writes)));
       }
-      if (path === RAFT_PATHS.forward) return cborResponse(encodeForwardReplies(await options.handler.forwardWrites(decodeForwardRequest(body))));
       if (path === RAFT_PATHS.membership) return cborResponse(encodeMembershipReply(await options.handler.changeMembership(decodeMembershipRequest(body))));
       if (path === RAFT_PATHS.entries) {
         const stream = options.handler.streamEntries(decodeEntriesRequest(body));

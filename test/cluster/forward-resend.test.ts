@@ -51,7 +51,7 @@ for (const [name, close] of [["FIN", (socket: Socket) => socket.end()], ["RST", 
     const transport = new HttpTransport({ peers: new Map([[2, peer.address]]), secret: "s".repeat(16), requestTimeoutMs: 5_000, now: Date.now });
     // The first reply is not a valid read-index reply; it only puts the connection in the keep-alive pool.
     await transport.readIndex(2, 5_000).catch(() => undefined);
-    const error = await transport.forwardWrites(2, [{ command: { operations: [{ op: "put", key: "k", value: new Uint8Array([1]), contentType: "application/octet-stream" }] } }], 5_000)
+    const error = await transport.forward(2, [{ requestId: "test-1", command: { operations: [{ op: "put", key: "k", value: new Uint8Array([1]), contentType: "application/octet-stream" }] } }])
       .then(() => undefined, (caught: { code?: string }) => caught);
     expect(peer.requests()).toBe(2);
     expect(error).toBeDefined();

@@ -34,6 +34,8 @@ export interface TestClusterOptions {
   cluster?: Record<string, number>;
   /** Storage adapter (default sqlite). */
   storage?: string;
+  /** Runtime flags put before `run` in every member's command line (e.g. `--cpu-prof-md`). */
+  runtimeArgs?: string[];
 }
 
 /** What `/cluster/status` reports (the fields tests use). */
@@ -72,10 +74,12 @@ export class TestCluster {
   readonly proxy: FaultProxy | undefined;
   readonly #members = new Map<number, Member>();
   readonly #unexpectedExits: UnexpectedExit[] = [];
+  readonly #runtimeArgs: string[];
 
-  private constructor(dir: string, proxy: FaultProxy | undefined) {
+  private constructor(dir: string, proxy: FaultProxy | undefined, runtimeArgs: string[]) {
     this.dir = dir;
     this.proxy = proxy;
+    this.#runtimeArgs = runtimeArgs;
   }
 
   /** Write the configs and start every member (in parallel); does not wait for a leader. */
@@ -83,7 +87,7 @@ export class TestCluster {
     const ids = Array.from({ length: options.size ?? 3 }, (_, i) => i + 1);
     const dir = await mkdtemp(join(tmpdir(), "scribe-cluster-"));
     const proxy = options.proxy === true ? await FaultProxy.open({ nodeIds: ids }) : undefined;
-    const cluster = new TestCluster(dir, proxy);
+    const cluster = new TestCluster(dir, proxy, options.runtimeArgs ?? []);
     try {
       await cluster.#writeConfigs(ids, options);
       await Promise.all(ids.map((id) => cluster.#launch(cluster.#member(id))));
@@ -123,7 +127,7 @@ export class TestCluster {
   }
 
   async #launch(member: Member): Promise<void> {
-    const node = await startNode(["--config", member.configPath]);
+    const node = await startNode(["--config", member.configPath], { command: [process.execPath, ...this.#runtimeArgs, "run", "src/main.ts"] });
     member.process = node;
     member.paused = false;
     member.outputs.push(node.output);
@@ -178,6 +182,24 @@ export class TestCluster {
     member.paused = false;
     member.process = undefined;
     this.proxy?.setTarget(id, undefined);
+  }
+
+  /** SIGTERM member `id` (a graceful shutdown) and wait for it to be gone. */
+  async terminate(id: number): Promise<void> {
+    const member = this.#member(id);
+    const node = member.process;
+    if (node === undefined) throw new Error(`member ${id} is not running`);
+    member.killing = true;
+    node.child.kill("SIGTERM");
+    await node.exited;
+    member.killing = false;
+    member.process = undefined;
+    this.proxy?.setTarget(id, undefined);
+  }
+
+  /** Process id of member `id`, undefined while it is not running. */
+  pid(id: number): number | undefined {
+    return this.#member(id).process?.child.pid;
   }
 
   /** SIGSTOP member `id`: it stays connected but answers nothing. */
