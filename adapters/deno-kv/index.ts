@@ -11,7 +11,7 @@
  *   ["meta", "format"]         -> {layout: "scribe-log", version: 1}; a database without it is refused
  *   ["meta", "base"]           -> {snapshot, pieces, firstRecord}: the state is that snapshot plus
  *                                 log records firstRecord, firstRecord + 1, ... applied in order
- *   ["log", record, block]     -> one group commit: block 0 a header (op count, sizes, CRC32C per
+ *   ["log", record, block]     -> one group commit: block 0 a header (op count, sizes, CRC-32 per
  *                                 block), blocks 1..n the ops (up to 63 KiB each)
  *   ["snap", snapshot, piece, block] -> a snapshot piece (about SNAPSHOT_PIECE_BYTES of sorted puts), same format
  *
