@@ -62,8 +62,8 @@ import {
   PayloadWriter,
   VALUE_BYTES_MAX,
 } from "./codec.ts";
-import { commitAtomic, deleteOf, denoGlobal, type DenoGlobal, fitsOneAtomic, type Kv, type KvKey, type Mutation, setBytes, setObject, writeUnordered } from "./kv.ts";
-import { type Base, BASE_KEY, type DenoKvRecoveryReport, LOG, openLog, type RecordInfo, SNAPSHOT } from "./replay.ts";
+import { commitAtomic, deleteOf, denoGlobal, type DenoGlobal, fitsOneAtomic, type Kv, type Mutation, setBytes, setObject, writeUnordered } from "./kv.ts";
+import { type Base, BASE_KEY, type DenoKvRecoveryReport, LOG, openLog, SNAPSHOT } from "./replay.ts";
 
 export { DenoKvLayoutError, type DenoKvRecoveryReport } from "./replay.ts";
 
@@ -143,11 +143,17 @@ interface PendingCommit {
   reject: (error: unknown) => void;
 }
 
-/** Check a batch before it is queued; returns its encoded payload size. Bad input is refused here, before any write. */
-function validateBatch(batch: BatchOp[]): number {
+/**
+ * Check a batch before it is queued and take a shallow copy of its op list
+ * (the key and value arrays become the store's, per the port's contract), so
+ * nothing the caller does afterwards can make the write differ from what was
+ * checked. Bad input is refused here, before any write.
+ */
+function validateBatch(batch: BatchOp[]): { ops: BatchOp[]; payloadBytes: number } {
   if (!Array.isArray(batch)) throw new TypeError("commit batch must be an array");
+  const ops = batch.slice();
   let bytes = 0;
-  for (const op of batch) {
+  for (const op of ops) {
     if (op === null || typeof op !== "object" || !(op.key instanceof Uint8Array)) throw new TypeError("batch op key must be a Uint8Array");
     if (op.key.length > KEY_BYTES_MAX) throw new RangeError(`key of ${op.key.length} bytes exceeds ${KEY_BYTES_MAX}`);
     if (op.type === "put") {
@@ -158,7 +164,27 @@ function validateBatch(batch: BatchOp[]): number {
     else throw new TypeError(`unknown batch op type ${String((op as { type: unknown }).type)}`);
   }
   if (bytes > BATCH_BYTES_MAX) throw new RangeError(`batch encodes to ${bytes} bytes; at most ${BATCH_BYTES_MAX} per commit`);
-  return bytes;
+  return { ops, payloadBytes: bytes };
+}
+
+const sum = (numbers: readonly number[]): number => numbers.reduce((total, n) => total + n, 0);
+
+/** Apply a durable batch to the in-memory index (later ops on a key win); returns the change in live bytes. */
+function applyBatch(values: SortedKeyMap<Uint8Array>, batch: BatchOp[]): number {
+  let delta = 0;
+  for (const op of batch) {
+    const name = toKeyString(op.key);
+    if (op.type === "put") {
+      const previous = values.set(name, op.value);
+      delta += name.length + op.value.length - (previous === undefined ? 0 : name.length + previous.length);
+    } else {
+      const previous = values.get(name);
+      if (previous === undefined) continue;
+      delta -= name.length + previous.length;
+      values.delete(name);
+    }
+  }
+  return delta;
 }
 
 class DenoKvStore implements DenoKvStorage {
@@ -174,10 +200,11 @@ class DenoKvStore implements DenoKvStorage {
   #base: Base;
   #baseVersionstamp: string;
   #pieceBlocks: number[];
-  /** Records at or after the base's firstRecord, oldest first. */
-  #records: RecordInfo[];
+  /** Rows and payload bytes of log record #base.firstRecord + i; the next record is #base.firstRecord + length. */
+  #recordBlocks: number[];
+  #recordBytes: number[];
+  /** Sum of #recordBytes: the log a replay would read after the base snapshot. */
   #logBytes: number;
-  #nextRecord: number;
   #queue: PendingCommit[] = [];
   #flushing: Promise<void> | undefined;
   #compaction: Promise<void> | undefined;
@@ -197,9 +224,9 @@ class DenoKvStore implements DenoKvStorage {
     this.#base = log.base;
     this.#baseVersionstamp = log.baseVersionstamp;
     this.#pieceBlocks = log.pieceBlocks;
-    this.#records = log.records;
-    this.#logBytes = log.records.reduce((sum, record) => sum + record.payloadBytes, 0);
-    this.#nextRecord = log.nextRecord;
+    this.#recordBlocks = log.recordBlocks;
+    this.#recordBytes = log.recordBytes;
+    this.#logBytes = sum(log.recordBytes);
     this.recovery = log.report;
   }
 
@@ -230,14 +257,14 @@ class DenoKvStore implements DenoKvStorage {
     if (this.#closed) return Promise.reject(new StorageClosedError(this.name));
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
     if (this.#queue.length >= QUEUED_COMMITS_MAX) return Promise.reject(new DenoKvQueueFullError(this.name));
-    let payloadBytes: number;
+    let checked: ReturnType<typeof validateBatch>;
     try {
-      payloadBytes = validateBatch(batch);
+      checked = validateBatch(batch);
     } catch (error) {
       return Promise.reject(error);
     }
     return new Promise((resolve, reject) => {
-      this.#queue.push({ batch, payloadBytes, resolve, reject });
+      this.#queue.push({ batch: checked.ops, payloadBytes: checked.payloadBytes, resolve, reject });
       this.#flushing ??= Promise.resolve().then(() => this.#flushLoop());
     });
   }
@@ -288,7 +315,7 @@ class DenoKvStore implements DenoKvStorage {
         break;
       }
       // Publish the whole group in one synchronous step, so readers see whole commits only.
-      for (const pending of group) this.#apply(pending.batch);
+      for (const pending of group) this.#liveBytes += applyBatch(this.#values, pending.batch);
       for (const pending of group) pending.resolve();
       this.#maybeCompact();
     }
@@ -320,7 +347,7 @@ class DenoKvStore implements DenoKvStorage {
     if (opCount === 0) return;
     const writer = new PayloadWriter(bytes);
     for (const pending of group) for (const op of pending.batch) writer.write(op.key, op.type === "put" ? op.value : undefined);
-    const id = this.#nextRecord;
+    const id = this.#base.firstRecord + this.#recordBlocks.length;
     const blocks = encodeBlob(BLOB_LOG_RECORD, id, opCount, writer.finish());
     const mutations = blocks.map((block, i) => setBytes([LOG, id, i], block));
     const headerAbsent = [{ key: mutations[0]!.key, versionstamp: null }];
@@ -329,32 +356,15 @@ class DenoKvStore implements DenoKvStorage {
       if (this.#crashPoint === "before-header") throw new Error("simulated crash before a record's header");
     }
     await commitAtomic(this.#kv, fitsOneAtomic(mutations) ? mutations : mutations.slice(0, 1), headerAbsent, this.#path);
-    this.#nextRecord = id + 1;
-    this.#records.push({ id, blocks: blocks.length, payloadBytes: bytes });
+    this.#recordBlocks.push(blocks.length);
+    this.#recordBytes.push(bytes);
     this.#logBytes += bytes;
-  }
-
-  /** Apply a durable batch to the in-memory index; later ops on a key win. */
-  #apply(batch: BatchOp[]): void {
-    const values = this.#values;
-    for (const op of batch) {
-      const name = toKeyString(op.key);
-      if (op.type === "put") {
-        const previous = values.set(name, op.value);
-        this.#liveBytes += name.length + op.value.length - (previous === undefined ? 0 : name.length + previous.length);
-      } else {
-        const previous = values.get(name);
-        if (previous === undefined) continue;
-        this.#liveBytes -= name.length + previous.length;
-        values.delete(name);
-      }
-    }
   }
 
   #maybeCompact(): void {
     if (this.#compaction !== undefined || this.#closed || this.#logBytes < Math.max(this.#compactLogBytes, this.#liveBytes)) return;
     const { keys, entries } = this.#values.sortedEntries();
-    this.#compaction = this.#compact(keys, entries, this.#nextRecord)
+    this.#compaction = this.#compact(keys, entries, this.#base.firstRecord + this.#recordBlocks.length)
       .catch((error) => void this.#fail(error))
       .finally(() => (this.#compaction = undefined));
   }
@@ -384,19 +394,20 @@ class DenoKvStore implements DenoKvStorage {
     if (this.#crashPoint === "before-base-flip") throw new Error("simulated crash before the base flip");
     const base: Base = { snapshot, pieces: pieceBlocks.length, firstRecord };
     this.#baseVersionstamp = await commitAtomic(this.#kv, [setObject(BASE_KEY, base)], [{ key: BASE_KEY, versionstamp: this.#baseVersionstamp }], this.#path);
-    const oldSnapshot = this.#base.snapshot;
+    const old = this.#base;
     const oldPieces = this.#pieceBlocks;
-    const covered = this.#records.filter((record) => record.id < firstRecord);
+    const coveredBlocks = this.#recordBlocks.splice(0, firstRecord - old.firstRecord);
+    this.#logBytes -= sum(this.#recordBytes.splice(0, coveredBlocks.length));
     this.#base = base;
     this.#pieceBlocks = pieceBlocks;
-    this.#records = this.#records.filter((record) => record.id >= firstRecord);
-    this.#logBytes = this.#records.reduce((sum, record) => sum + record.payloadBytes, 0);
     if (this.#crashPoint === "after-base-flip") throw new Error("simulated crash after the base flip");
     const deletes: Mutation[] = [];
     oldPieces.forEach((blocks, piece) => {
-      for (let i = 0; i < blocks; i++) deletes.push(deleteOf([SNAPSHOT, oldSnapshot, piece, i]));
+      for (let i = 0; i < blocks; i++) deletes.push(deleteOf([SNAPSHOT, old.snapshot, piece, i]));
     });
-    for (const record of covered) for (let i = 0; i < record.blocks; i++) deletes.push(deleteOf([LOG, record.id, i] as KvKey));
+    coveredBlocks.forEach((blocks, n) => {
+      for (let i = 0; i < blocks; i++) deletes.push(deleteOf([LOG, old.firstRecord + n, i]));
+    });
     await writeUnordered(this.#kv, deletes, this.#path);
   }
 }

@@ -38,13 +38,6 @@ export interface Base {
   firstRecord: number;
 }
 
-/** A log record still in Deno KV, as the write path tracks it for deletion after a compaction. */
-export interface RecordInfo {
-  id: number;
-  blocks: number;
-  payloadBytes: number;
-}
-
 /** What open found and did. */
 export interface DenoKvRecoveryReport {
   /** True when open wrote the layout marker into an empty database. */
@@ -65,8 +58,9 @@ export interface OpenedLog {
   baseVersionstamp: string;
   /** Block counts of the base snapshot's pieces, for deleting it later. */
   pieceBlocks: number[];
-  records: RecordInfo[];
-  nextRecord: number;
+  /** Rows (header + payload blocks) and payload bytes of records base.firstRecord + i, for the write path's bookkeeping. */
+  recordBlocks: number[];
+  recordBytes: number[];
   report: DenoKvRecoveryReport;
 }
 
@@ -237,16 +231,18 @@ export async function openLog(kv: Kv, path: string): Promise<OpenedLog> {
   const { base, versionstamp, created } = await openLayout(kv, path);
   const values = new SortedKeyMap<Uint8Array>();
   let { liveBytes, pieceBlocks } = await loadSnapshot(kv, path, base, values);
-  const records: RecordInfo[] = [];
+  const recordBlocks: number[] = [];
+  const recordBytes: number[] = [];
   const where = (record: number) => `${path}: log record ${record}`;
   const discarded = await walkBlobs(kv.list({ prefix: [LOG], start: [LOG, base.firstRecord] }, { batchSize: LIST_BATCH_BLOCKS }), {
     kind: BLOB_LOG_RECORD,
     where,
     place: logPlace(path),
     onBlob: (record, header, payload, blocks) => {
-      const expected = base.firstRecord + records.length;
+      const expected = base.firstRecord + recordBlocks.length;
       if (record !== expected) throw new StorageCorruptionError(`${where(record)}: expected record ${expected} next (a record is missing)`);
-      records.push({ id: record, blocks, payloadBytes: header.payloadBytes });
+      recordBlocks.push(blocks);
+      recordBytes.push(header.payloadBytes);
       decodePayload(payload, header.opCount, where(record), (key, value) => {
         const name = toKeyString(key);
         const previous = values.get(name);
@@ -259,7 +255,7 @@ export async function openLog(kv: Kv, path: string): Promise<OpenedLog> {
       });
     },
   });
-  const nextRecord = base.firstRecord + records.length;
+  const nextRecord = base.firstRecord + recordBlocks.length;
   if (discarded.length > 0 && discarded[0]![1] !== nextRecord) throw new StorageCorruptionError(`${where(discarded[0]![1] as number)}: has blocks but no header and is not the next record`);
   const leftovers = await listKeys(kv, [
     { prefix: [LOG], end: [LOG, base.firstRecord] },
@@ -274,8 +270,8 @@ export async function openLog(kv: Kv, path: string): Promise<OpenedLog> {
     base,
     baseVersionstamp: versionstamp,
     pieceBlocks,
-    records,
-    nextRecord,
-    report: { created, snapshotPieces: pieceBlocks.length, replayedRecords: records.length, discardedBlocks: discarded.length, leftoverBlocks: leftovers.length },
+    recordBlocks,
+    recordBytes,
+    report: { created, snapshotPieces: pieceBlocks.length, replayedRecords: recordBlocks.length, discardedBlocks: discarded.length, leftoverBlocks: leftovers.length },
   };
 }

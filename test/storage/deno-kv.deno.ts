@@ -18,7 +18,10 @@ import {
   createDenoKvStorage,
   DenoKvFailStopError,
   DenoKvLayoutError,
+  DenoKvQueueFullError,
   type DenoKvStorage,
+  GROUP_COMMITS_MAX,
+  QUEUED_COMMITS_MAX,
   type DenoKvStorageOptions,
 } from "../../adapters/deno-kv/index.ts";
 import { KEY_BYTES_MAX } from "../../adapters/deno-kv/codec.ts";
@@ -146,6 +149,34 @@ describe("deno-kv log layout", () => {
       expect(headers).toEqual(headers.map((_, i) => i + 1));
       store = await createDenoKvStorage({ path });
       expect((await store.scan({ limit: 1000 })).length).toBe(200);
+      await store.close();
+    }));
+
+  test("a full queue refuses the commit over QUEUED_COMMITS_MAX; a group holds at most GROUP_COMMITS_MAX commits", () =>
+    withLocation(async (path) => {
+      let store = await createDenoKvStorage({ path });
+      const put = (n: number) => store.commit([{ type: "put", key: bytes(`q${String(n).padStart(5, "0")}`), value: bytes("v") }]);
+      const accepted = Array.from({ length: QUEUED_COMMITS_MAX }, (_, n) => put(n));
+      await expect(put(QUEUED_COMMITS_MAX)).rejects.toBeInstanceOf(DenoKvQueueFullError);
+      await Promise.all(accepted);
+      await put(QUEUED_COMMITS_MAX);
+      await store.close();
+      expect((await recordHeaders(path)).length).toBe(QUEUED_COMMITS_MAX / GROUP_COMMITS_MAX + 1);
+      store = await createDenoKvStorage({ path });
+      expect((await store.scan({ limit: 10_000 })).length).toBe(QUEUED_COMMITS_MAX + 1);
+      await store.close();
+    }));
+
+  test("a caller changing its batch array after commit does not change what is written", () =>
+    withLocation(async (path) => {
+      let store = await createDenoKvStorage({ path });
+      const batch = [{ type: "put" as const, key: bytes("a"), value: bytes("1") }];
+      const committed = store.commit(batch);
+      batch.push({ type: "put", key: bytes("b"), value: "not bytes" as unknown as Uint8Array });
+      await committed;
+      await store.close();
+      store = await createDenoKvStorage({ path });
+      expect((await store.scan({ limit: 10 })).map((pair) => text(pair.key))).toEqual(["a"]);
       await store.close();
     }));
 
