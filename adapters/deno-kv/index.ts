@@ -16,10 +16,10 @@
  *   ["snap", snapshot, piece, block] -> a snapshot piece (about SNAPSHOT_PIECE_BYTES of sorted puts), same format
  *
  * Crash protocol. A record that fits one atomic operation (12 blocks, about
- * 756 KiB of ops) is written by one. A bigger one writes its payload blocks
- * first, then its header alone: the header is the commit point, so after a
- * crash a record is either whole or headerless, and open deletes a headerless
- * trailing record's blocks. Records are written one at a time in order, so
+ * 756 KiB of ops) is written by one. A bigger one writes its first payload
+ * blocks, then its header together with the last blocks that fit beside it:
+ * the header is the commit point, so after a crash a record is either whole
+ * or headerless, and open deletes a headerless trailing record's blocks. Records are written one at a time in order, so
  * the log has no holes. A compaction writes a new snapshot's pieces, flips the
  * base pointer in one atomic operation (the commit point), then deletes the
  * old snapshot and the records it covers; open deletes whatever of that a
@@ -53,6 +53,8 @@ import {
 } from "../../src/storage/index.ts";
 import { fromKeyString, type SortedKeyMap, toKeyString } from "../../src/storage/sorted-map.ts";
 import {
+  ATOMIC_BYTES_MAX,
+  ATOMIC_MUTATIONS_MAX,
   BATCH_BYTES_MAX,
   BLOB_LOG_RECORD,
   BLOB_SNAPSHOT_PIECE,
@@ -62,7 +64,7 @@ import {
   PayloadWriter,
   VALUE_BYTES_MAX,
 } from "./codec.ts";
-import { commitAtomic, deleteOf, denoGlobal, type DenoGlobal, fitsOneAtomic, type Kv, type Mutation, setBytes, setObject, writeUnordered } from "./kv.ts";
+import { commitAtomic, deleteOf, denoGlobal, type DenoGlobal, type Kv, type Mutation, setBytes, setObject, writeUnordered } from "./kv.ts";
 import { type Base, BASE_KEY, type DenoKvRecoveryReport, LOG, openLog, SNAPSHOT } from "./replay.ts";
 
 export { DenoKvLayoutError, type DenoKvRecoveryReport } from "./replay.ts";
@@ -185,6 +187,21 @@ function applyBatch(values: SortedKeyMap<Uint8Array>, batch: BatchOp[]): number 
     }
   }
   return delta;
+}
+
+/**
+ * For a record's mutations (header first, then its blocks): the index of the
+ * first block that can share the header's atomic operation, so that blocks
+ * [1, index) are written before it; 1 when the whole record fits one operation.
+ */
+function tailThatFitsWithHeader(mutations: readonly Mutation[]): number {
+  let bytes = mutations[0]!.bytes;
+  let index = mutations.length;
+  while (index > 1 && mutations.length - index + 2 <= ATOMIC_MUTATIONS_MAX && bytes + mutations[index - 1]!.bytes <= ATOMIC_BYTES_MAX) {
+    bytes += mutations[index - 1]!.bytes;
+    index--;
+  }
+  return index;
 }
 
 class DenoKvStore implements DenoKvStorage {
@@ -350,12 +367,14 @@ class DenoKvStore implements DenoKvStorage {
     const id = this.#base.firstRecord + this.#recordBlocks.length;
     const blocks = encodeBlob(BLOB_LOG_RECORD, id, opCount, writer.finish());
     const mutations = blocks.map((block, i) => setBytes([LOG, id, i], block));
-    const headerAbsent = [{ key: mutations[0]!.key, versionstamp: null }];
-    if (!fitsOneAtomic(mutations)) {
-      await writeUnordered(this.#kv, mutations.slice(1), this.#path);
+    // The header goes last, in the final atomic operation with as many of the last blocks as fit there.
+    const tail = tailThatFitsWithHeader(mutations);
+    if (tail > 1) {
+      await writeUnordered(this.#kv, mutations.slice(1, tail), this.#path);
       if (this.#crashPoint === "before-header") throw new Error("simulated crash before a record's header");
     }
-    await commitAtomic(this.#kv, fitsOneAtomic(mutations) ? mutations : mutations.slice(0, 1), headerAbsent, this.#path);
+    const final = tail === 1 ? mutations : [mutations[0]!, ...mutations.slice(tail)];
+    await commitAtomic(this.#kv, final, [{ key: mutations[0]!.key, versionstamp: null }], this.#path);
     this.#recordBlocks.push(blocks.length);
     this.#recordBytes.push(bytes);
     this.#logBytes += bytes;

@@ -57,14 +57,6 @@ export const setBytes = (key: KvKey, value: Uint8Array): Mutation => ({ key, val
 export const setObject = (key: KvKey, value: object): Mutation => ({ key, value, bytes: OBJECT_VALUE_BYTES + MUTATION_KEY_BYTES });
 export const deleteOf = (key: KvKey): Mutation => ({ key, value: undefined, bytes: MUTATION_KEY_BYTES });
 
-/** True when `mutations` fit one Deno KV atomic operation. */
-export function fitsOneAtomic(mutations: readonly Mutation[]): boolean {
-  if (mutations.length > ATOMIC_MUTATIONS_MAX) return false;
-  let bytes = 0;
-  for (const mutation of mutations) bytes += mutation.bytes;
-  return bytes <= ATOMIC_BYTES_MAX;
-}
-
 /** Split `mutations`, in order, into as few atomic operations as the limits allow. */
 export function packAtomics(mutations: readonly Mutation[]): Mutation[][] {
   const out: Mutation[][] = [];
