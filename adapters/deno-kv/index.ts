@@ -51,7 +51,7 @@ import {
   type Storage,
   StorageClosedError,
 } from "../../src/storage/index.ts";
-import { fromKeyString, type SortedKeyMap, toKeyString } from "../../src/storage/sorted-map.ts";
+import { fromKeyString, toKeyString } from "../../src/storage/sorted-map.ts";
 import {
   ATOMIC_BYTES_MAX,
   ATOMIC_MUTATIONS_MAX,
@@ -65,6 +65,7 @@ import {
   VALUE_BYTES_MAX,
 } from "./codec.ts";
 import { commitAtomic, deleteOf, denoGlobal, type DenoGlobal, type Kv, type Mutation, setBytes, setObject, writeUnordered } from "./kv.ts";
+import { buildLayer, type Layer, LayeredIndex } from "./layered-index.ts";
 import { type Base, BASE_KEY, type DenoKvRecoveryReport, LOG, openLog, SNAPSHOT } from "./replay.ts";
 
 export { DenoKvLayoutError, type DenoKvRecoveryReport } from "./replay.ts";
@@ -171,24 +172,6 @@ function validateBatch(batch: BatchOp[]): { ops: BatchOp[]; payloadBytes: number
 
 const sum = (numbers: readonly number[]): number => numbers.reduce((total, n) => total + n, 0);
 
-/** Apply a durable batch to the in-memory index (later ops on a key win); returns the change in live bytes. */
-function applyBatch(values: SortedKeyMap<Uint8Array>, batch: BatchOp[]): number {
-  let delta = 0;
-  for (const op of batch) {
-    const name = toKeyString(op.key);
-    if (op.type === "put") {
-      const previous = values.set(name, op.value);
-      delta += name.length + op.value.length - (previous === undefined ? 0 : name.length + previous.length);
-    } else {
-      const previous = values.get(name);
-      if (previous === undefined) continue;
-      delta -= name.length + previous.length;
-      values.delete(name);
-    }
-  }
-  return delta;
-}
-
 /**
  * For a record's mutations (header first, then its blocks): the index of the
  * first block that can share the header's atomic operation, so that blocks
@@ -212,8 +195,7 @@ class DenoKvStore implements DenoKvStorage {
   #path: string;
   #crashPoint: DenoKvStorageOptions["crashPoint"];
   #compactLogBytes: number;
-  #values: SortedKeyMap<Uint8Array>;
-  #liveBytes: number;
+  #index: LayeredIndex;
   #base: Base;
   #baseVersionstamp: string;
   #pieceBlocks: number[];
@@ -236,8 +218,7 @@ class DenoKvStore implements DenoKvStorage {
     this.#path = options.path;
     this.#crashPoint = options.crashPoint;
     this.#compactLogBytes = compactLogBytes;
-    this.#values = log.values;
-    this.#liveBytes = log.liveBytes;
+    this.#index = new LayeredIndex(log.values, log.liveBytes);
     this.#base = log.base;
     this.#baseVersionstamp = log.baseVersionstamp;
     this.#pieceBlocks = log.pieceBlocks;
@@ -250,7 +231,7 @@ class DenoKvStore implements DenoKvStorage {
   async get(key: Uint8Array): Promise<Uint8Array | undefined> {
     this.#ensureOpen();
     if (!(key instanceof Uint8Array)) throw new TypeError("key must be a Uint8Array");
-    return this.#values.get(toKeyString(key));
+    return this.#index.get(toKeyString(key));
   }
 
   async scan(options: ScanOptions): Promise<KvPair[]> {
@@ -258,15 +239,15 @@ class DenoKvStore implements DenoKvStorage {
     assertScanOptions(options);
     const start = options.start === undefined ? undefined : toKeyString(options.start);
     const end = options.end === undefined ? undefined : toKeyString(options.end);
-    return this.#values.range(start, end, options.limit, options.reverse === true).map((key) => ({ key: fromKeyString(key), value: this.#values.get(key)! }));
+    return this.#index.range(start, end, options.limit, options.reverse === true).map(([key, value]) => ({ key: fromKeyString(key), value }));
   }
 
   async lastInRanges(ranges: readonly KeyRange[]): Promise<Array<KvPair | undefined>> {
     this.#ensureOpen();
     assertRanges(ranges);
     return ranges.map((range) => {
-      const [key] = this.#values.range(toKeyString(range.start), toKeyString(range.end), 1, true);
-      return key === undefined ? undefined : { key: fromKeyString(key), value: this.#values.get(key)! };
+      const [pair] = this.#index.range(toKeyString(range.start), toKeyString(range.end), 1, true);
+      return pair === undefined ? undefined : { key: fromKeyString(pair[0]), value: pair[1] };
     });
   }
 
@@ -324,15 +305,20 @@ class DenoKvStore implements DenoKvStorage {
   async #flushLoop(): Promise<void> {
     while (this.#queue.length > 0 && this.#failure === undefined) {
       const group = this.#takeGroup();
+      let layer: Layer;
       try {
-        await this.#writeGroup(group);
+        const writing = this.#writeGroup(group);
+        // While Deno KV writes: fold the previous group into the base, build this group's layer (not yet visible).
+        this.#index.fold();
+        layer = buildLayer(group.map((pending) => pending.batch));
+        await writing;
       } catch (error) {
         const failure = this.#fail(error);
         for (const pending of group) pending.reject(failure);
         break;
       }
-      // Publish the whole group in one synchronous step, so readers see whole commits only.
-      for (const pending of group) this.#liveBytes += applyBatch(this.#values, pending.batch);
+      // Durable: publish the whole group in one synchronous step, so readers see whole commits only.
+      this.#index.publish(layer);
       for (const pending of group) pending.resolve();
       this.#maybeCompact();
     }
@@ -381,8 +367,8 @@ class DenoKvStore implements DenoKvStorage {
   }
 
   #maybeCompact(): void {
-    if (this.#compaction !== undefined || this.#closed || this.#logBytes < Math.max(this.#compactLogBytes, this.#liveBytes)) return;
-    const { keys, entries } = this.#values.sortedEntries();
+    if (this.#compaction !== undefined || this.#closed || this.#logBytes < Math.max(this.#compactLogBytes, this.#index.liveBytes)) return;
+    const { keys, entries } = this.#index.sortedEntries();
     this.#compaction = this.#compact(keys, entries, this.#base.firstRecord + this.#recordBlocks.length)
       .catch((error) => void this.#fail(error))
       .finally(() => (this.#compaction = undefined));
