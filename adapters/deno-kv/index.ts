@@ -1,45 +1,49 @@
 /**
  * Deno KV storage adapter (`Deno.openKv(path)`), log-structured: the whole
- * ordered key space lives in an in-memory sorted index that serves every read,
- * and Deno KV holds an append-only log of commits plus a periodic snapshot, so
- * a group of commits costs a few large Deno KV values instead of one mutation
- * per row. It must never acknowledge a commit before the Deno KV atomic
- * operation that makes it durable has resolved, and never let a reader see a
- * commit before that.
+ * ordered key space lives in an in-memory index that serves every read, and
+ * Deno KV holds an append-only log of group commits plus a periodic snapshot,
+ * so a group costs a few large Deno KV values instead of one mutation per row.
+ * It must never acknowledge a commit before the Deno KV atomic operation that
+ * makes it durable has resolved, and never let a reader see a commit before
+ * that (the index publishes a group only once it is durable; layered-index.ts).
  *
  * Layout (Deno KV keys; blob format in codec.ts):
- *   ["meta", "format"]         -> {layout: "scribe-log", version: 1}; a database without it is refused
- *   ["meta", "base"]           -> {snapshot, pieces, firstRecord}: the state is that snapshot plus
- *                                 log records firstRecord, firstRecord + 1, ... applied in order
- *   ["log", record, block]     -> one group commit: block 0 a header (op count, sizes, CRC-32 per
- *                                 block), blocks 1..n the ops (up to 63 KiB each)
- *   ["snap", snapshot, piece, block] -> a snapshot piece (about SNAPSHOT_PIECE_BYTES of sorted puts), same format
+ *   ["meta", "format"]      -> {layout: "scribe-log", version: 1}; a database without it is refused
+ *   ["meta", "base"]        -> {snapshot, pieces, firstRecord}: the state is that snapshot plus
+ *                              log records firstRecord, firstRecord + 1, ... applied in order
+ *   ["log", record, block]  -> one group commit: block 0 a header (op count, sizes, CRC-32 per
+ *                              block), blocks 1..n the ops (up to 63 KiB each)
+ *   ["snap", snapshot, piece, block] -> a snapshot piece (about SNAPSHOT_PIECE_BYTES of sorted puts)
  *
  * Crash protocol. A record that fits one atomic operation (12 blocks, about
- * 756 KiB of ops) is written by one. A bigger one writes its first payload
- * blocks, then its header together with the last blocks that fit beside it:
- * the header is the commit point, so after a crash a record is either whole
- * or headerless, and open deletes a headerless trailing record's blocks. Records are written one at a time in order, so
- * the log has no holes. A compaction writes a new snapshot's pieces, flips the
- * base pointer in one atomic operation (the commit point), then deletes the
- * old snapshot and the records it covers; open deletes whatever of that a
- * crash left.
+ * 756 KiB of ops) is written by one. A bigger one writes its first blocks,
+ * then its header together with the last blocks that fit beside it: the
+ * header is the commit point, so after a crash a record is whole or
+ * headerless, and open deletes a headerless last record. Records are written
+ * one at a time in order, so the log has no holes. A compaction writes a new
+ * snapshot's pieces, flips the base pointer in one atomic operation (the
+ * commit point), then deletes the old snapshot and the records it covers;
+ * open deletes whatever of that a crash left. After a failed Deno KV write
+ * the store refuses writes (fail-stop; reopen to recover); reads go on
+ * serving the durable state.
  *
  * Group commit: commits queued while a record is being written share the
- * next record (up to GROUP_COMMITS_MAX commits, GROUP_BYTES_MAX bytes).
+ * next record (up to GROUP_COMMITS_MAX commits, GROUP_BYTES_MAX bytes); at
+ * most QUEUED_COMMITS_MAX commits wait.
  *
  * Memory: every live key and value is held in memory (like fs-log's index,
- * but values too), about the live data size plus per-key overhead.
+ * but values too): about the live data size plus per-key overhead, and while
+ * a compaction runs, also the values it captured that were overwritten since.
  *
- * Open cost: read and decode the base snapshot (about the live data size)
- * plus the log after it; compaction starts once that log reaches
- * max(compactLogBytes, live bytes), so replay reads at most about twice the
- * live data plus compactLogBytes (64 MiB by default) plus one group. Encoding
- * a snapshot runs piece by piece between commits; capturing the sorted key
- * list is one synchronous O(live keys) step.
+ * Open cost: read, check and decode the base snapshot (about the live data
+ * size) and every log record after it. A compaction starts once that log
+ * reaches max(compactLogBytes, live bytes), so a replay reads at most about
+ * twice the live data plus compactLogBytes (64 MiB by default) plus one
+ * group. Snapshot pieces are encoded and written between commits; capturing
+ * the sorted key list is one synchronous O(live keys) step.
  *
- * It must never be opened by two processes at once (single writer); a
- * second writer is detected by failed checks at the latest.
+ * It must never be opened by two processes at once (single writer); a second
+ * writer is detected by a failed atomic check at the latest.
  */
 import {
   assertRanges,

@@ -28,8 +28,8 @@ export const FORMAT_KEY: KvKey = ["meta", "format"];
 export const BASE_KEY: KvKey = ["meta", "base"];
 /** The layout marker; a database without it (or with another) is refused. */
 export const FORMAT = { layout: "scribe-log", version: 1 } as const;
-/** Blocks per Deno KV list page while replaying (each block is up to 63 KiB). */
-const LIST_BATCH_BLOCKS = 64;
+/** Rows per Deno KV list page while replaying: at most 16 MiB of 63 KiB blocks, and few pages when records are tiny. */
+const LIST_BATCH_BLOCKS = 256;
 
 /** The durable state is snapshot `snapshot` (0 = empty; `pieces` pieces) plus log records `firstRecord`, `firstRecord + 1`, ... */
 export interface Base {
