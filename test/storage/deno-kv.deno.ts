@@ -11,6 +11,7 @@
  * the store closed.
  */
 import { describe, expect, test } from "bun:test";
+import { spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -26,7 +27,9 @@ import {
 } from "../../adapters/deno-kv/index.ts";
 import { KEY_BYTES_MAX } from "../../adapters/deno-kv/codec.ts";
 import { StorageCorruptionError } from "../../src/storage/index.ts";
+import { until } from "../helpers/poll.ts";
 import { describeStorageConformance } from "./conformance.ts";
+import { commitKeys, denoKvKillValue } from "./deno-kv-kill-values.ts";
 
 const encoder = new TextEncoder();
 const bytes = (text: string): Uint8Array => encoder.encode(text);
@@ -366,4 +369,71 @@ describe("deno-kv corruption and foreign data are named, never loaded", () => {
       await withRaw(path, (kv) => kv.set(["meta", "format"], { layout: "scribe-log", version: 99 }));
       await expect(createDenoKvStorage({ path })).rejects.toThrow(/layout marker is .*99/);
     }));
+});
+
+describe("deno-kv kill -9", () => {
+  const ROUNDS = 4;
+  const seed = Number(process.env.DENO_KV_KILL_SEED ?? Date.now() % 1_000_000);
+  const writer = join(import.meta.dirname!, "deno-kv-writer.ts");
+
+  test(`acknowledged commits survive SIGKILL at a random moment, unacknowledged ones are all or nothing (${ROUNDS} rounds, seed ${seed})`, () =>
+    withLocation(async (path) => {
+      let state = seed;
+      const random = () => ((state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 4294967296);
+      const present = new Set<string>();
+      const deleting = new Set<string>();
+      const deleted = new Set<string>();
+      const begun = new Map<string, string[]>();
+      for (let round = 0; round < ROUNDS; round++) {
+        const target = 100 + Math.floor(random() * 2000);
+        const lines = await runWriterUntilKilled([process.execPath, "run", "-A", "--unstable-kv", writer, path, `r${round}`, String(Math.floor(random() * 1e9))], target);
+        for (const line of lines) {
+          const [kind, name, count, big] = line.split(" ");
+          if (kind === "B") begun.set(name!, commitKeys(name!, Number(count), big === "1"));
+          else if (kind === "P") {
+            present.add(name!);
+            begun.delete(name!.slice(0, name!.lastIndexOf("-")));
+          } else if (kind === "d") deleting.add(name!);
+          else if (kind === "D") {
+            present.delete(name!);
+            deleting.delete(name!);
+            deleted.add(name!);
+          } else throw new Error(`unexpected writer line ${line}`);
+        }
+        const store = await createDenoKvStorage({ path });
+        const where = `seed ${seed} round ${round}`;
+        for (const key of present) {
+          const value = await store.get(bytes(key));
+          if (value === undefined && deleting.has(key)) continue;
+          if (value === undefined) throw new Error(`${where}: acknowledged key ${key} is missing`);
+          expect(value).toEqual(denoKvKillValue(key));
+        }
+        for (const key of deleted) expect(await store.get(bytes(key))).toBeUndefined();
+        for (const [commit, keys] of begun) {
+          const found = (await Promise.all(keys.map((key) => store.get(bytes(key))))).filter((value) => value !== undefined).length;
+          if (found !== 0 && found !== keys.length) throw new Error(`${where}: unacknowledged commit ${commit} is partly there (${found} of ${keys.length} keys)`);
+        }
+        begun.clear();
+        await store.close();
+      }
+      expect(present.size).toBeGreaterThan(ROUNDS * 100 * 0.5);
+    }), 120_000);
+
+  async function runWriterUntilKilled(command: string[], ackLinesTarget: number): Promise<string[]> {
+    const child = spawn(command[0]!, command.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    let errors = "";
+    let exited = false;
+    child.stdout!.on("data", (chunk) => (output += chunk));
+    child.stderr!.on("data", (chunk) => (errors += chunk));
+    const exit = new Promise<void>((resolve) => child.on("exit", () => ((exited = true), resolve())));
+    try {
+      const outcome = await until("the writer to acknowledge enough ops", () => (exited ? "exited" : output.split("\n").length > ackLinesTarget ? "ok" : undefined), 60_000);
+      if (outcome === "exited") throw new Error(`writer exited early: ${errors}`);
+    } finally {
+      child.kill("SIGKILL");
+      await exit;
+    }
+    return output.slice(0, output.lastIndexOf("\n") + 1).split("\n").filter((line) => line !== "");
+  }
 });
