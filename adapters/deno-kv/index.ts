@@ -1,56 +1,88 @@
 /**
- * Deno KV storage adapter (`Deno.openKv(path)`). It maps our byte keys to
- * Deno KV keys [prefix, Uint8Array] (Deno KV orders Uint8Array parts bytewise,
- * so scans come back in our memcmp order) and stays inside Deno KV's limits
- * without giving up atomicity:
+ * Deno KV storage adapter (`Deno.openKv(path)`), log-structured: the whole
+ * ordered key space lives in an in-memory index that serves every read, and
+ * Deno KV holds an append-only log of group commits plus a periodic snapshot,
+ * so a group costs a few large Deno KV values instead of one mutation per row.
+ * It must never acknowledge a commit before the Deno KV atomic operation that
+ * makes it durable has resolved, and never let a reader see a commit before
+ * that (the index publishes a group only once it is durable; layered-index.ts).
  *
- * - Values over VALUE_CHUNK_BYTES are split into chunks under a fresh version
- *   id; the key's header names the version, so a new value's chunks are
- *   invisible until its header flips, and old chunks are deleted afterwards.
- * - Concurrent commits are merged into one Deno KV atomic operation when they
- *   fit (group commit). A batch too large for one atomic operation is parked
- *   under the pending prefix, then made visible by one atomic write of the
- *   commit record, then applied in as many atomic operations as it needs; a
- *   commit record found on open is re-applied (idempotently), and pending
- *   parts without one are deleted. So after a crash a batch is all or nothing.
+ * Layout (Deno KV keys; blob format in codec.ts):
+ *   ["meta", "format"]      -> {layout: "scribe-log", version: 1}; a database without it is refused
+ *   ["meta", "base"]        -> {snapshot, pieces, firstRecord}: the state is that snapshot plus
+ *                              log records firstRecord, firstRecord + 1, ... applied in order
+ *   ["log", record, block]  -> one group commit: block 0 a header (op count, sizes, CRC-32 per
+ *                              block), blocks 1..n the ops (up to 63 KiB each)
+ *   ["snap", snapshot, piece, block] -> a snapshot piece (about SNAPSHOT_PIECE_BYTES of sorted puts)
  *
- * Layout: ["d", key] -> value bytes | {v, n, len} chunked header;
- * ["c", key, v, i] -> chunk i; ["x", key] -> header (the set of chunked keys,
- * loaded on open so writes never read before writing); ["p", id, i] -> part i
- * of a parked batch; ["m", "commit"] -> {id, parts, bytes} commit record.
+ * Crash protocol. A record that fits one atomic operation (12 blocks, about
+ * 756 KiB of ops) is written by one. A bigger one writes its first blocks,
+ * then its header together with the last blocks that fit beside it: the
+ * header is the commit point, so after a crash a record is whole or
+ * headerless, and open deletes a headerless last record. Records are written
+ * one at a time in order, so the log has no holes. A compaction writes a new
+ * snapshot's pieces, flips the base pointer in one atomic operation (the
+ * commit point), then deletes the old snapshot and the records it covers;
+ * open deletes whatever of that a crash left. After a failed Deno KV write
+ * the store refuses writes (fail-stop; reopen to recover); reads go on
+ * serving the durable state.
  *
- * It must never be opened by two processes at once (single writer), and
- * commits exclude reads while they run, so scans and chunked reads see whole
- * commits only.
+ * Group commit: commits queued while a record is being written share the
+ * next record (up to GROUP_COMMITS_MAX commits, GROUP_BYTES_MAX bytes); at
+ * most QUEUED_COMMITS_MAX commits wait.
+ *
+ * Memory: every live key and value is held in memory (like fs-log's index,
+ * but values too): about the live data size plus per-key overhead, and while
+ * a compaction runs, also the values it captured that were overwritten since.
+ *
+ * Open cost: read, check and decode the base snapshot (about the live data
+ * size) and every log record after it. A compaction starts once that log
+ * reaches max(compactLogBytes, live bytes), so a replay reads at most about
+ * twice the live data plus compactLogBytes (64 MiB by default) plus one
+ * group. Snapshot pieces are encoded and written between commits; capturing
+ * the sorted key list is one synchronous O(live keys) step.
+ *
+ * It must never be opened by two processes at once (single writer); a second
+ * writer is detected by a failed atomic check at the latest.
  */
 import {
+  assertRanges,
   assertScanOptions,
-  type KeyRange,
-  lastInRangesByScan,
   type BatchOp,
-  compareBytes,
+  type KeyRange,
   type KvPair,
   type ScanOptions,
   type Storage,
   StorageClosedError,
-  StorageCorruptionError,
 } from "../../src/storage/index.ts";
+import { fromKeyString, toKeyString } from "../../src/storage/sorted-map.ts";
 import {
   ATOMIC_BYTES_MAX,
   ATOMIC_MUTATIONS_MAX,
-  chunkCount,
-  decodeOps,
-  encodeOps,
-  type FinalOp,
-  joinChunks,
-  KEY_ENCODED_BYTES_MAX,
-  keyPartEncodedBytes,
-  MUTATION_OVERHEAD_BYTES,
-  splitChunks,
+  BATCH_BYTES_MAX,
+  BLOB_LOG_RECORD,
+  BLOB_SNAPSHOT_PIECE,
+  encodeBlob,
+  KEY_BYTES_MAX,
+  opBytes,
+  PayloadWriter,
   VALUE_BYTES_MAX,
-  VALUE_CHUNK_BYTES,
 } from "./codec.ts";
-import { ReadWriteGate } from "./read-write-gate.ts";
+import { commitAtomic, deleteOf, denoGlobal, type DenoGlobal, type Kv, type Mutation, setBytes, setObject, writeUnordered } from "./kv.ts";
+import { buildLayer, type Layer, LayeredIndex } from "./layered-index.ts";
+import { type Base, BASE_KEY, type DenoKvRecoveryReport, LOG, openLog, SNAPSHOT } from "./replay.ts";
+
+export { DenoKvLayoutError, type DenoKvRecoveryReport } from "./replay.ts";
+
+/** Most commits merged into one log record. */
+export const GROUP_COMMITS_MAX = 1024;
+/** Most payload bytes merged into one log record (a single bigger commit still gets a record of its own). */
+export const GROUP_BYTES_MAX = 8 * 1024 * 1024;
+/** Most commits waiting for the writer; more are refused with DenoKvQueueFullError. */
+export const QUEUED_COMMITS_MAX = 4096;
+/** Target payload bytes of one snapshot piece (a piece holds at least one entry, so one large value can exceed it). */
+export const SNAPSHOT_PIECE_BYTES = 4 * 1024 * 1024;
+const COMPACT_LOG_BYTES_DEFAULT = 64 * 1024 * 1024;
 
 /** Options for {@link createDenoKvStorage}. */
 export interface DenoKvStorageOptions {
@@ -58,24 +90,23 @@ export interface DenoKvStorageOptions {
   path: string;
   /** Name reported in logs and metrics; default "deno-kv". */
   name?: string;
+  /** Start a compaction once the log since the base snapshot holds max(this, live bytes); default 64 MiB, at least 1. */
+  compactLogBytes?: number;
   /**
-   * Test-only fault injection for batches too large for one atomic operation:
-   * stop (as if the process died) before the commit record is written, right
-   * after it, or after the first atomic operation of the apply phase. The
-   * commit rejects and the store refuses further writes; reopen to recover.
+   * Test-only fault injection: stop (as if the process died) after a
+   * multi-atomic record's payload blocks but before its header, or after a
+   * snapshot's pieces but before the base flip, or after the flip but before
+   * the old rows are deleted. The store refuses further writes; reopen to recover.
    */
-  crashPoint?: "before-flip" | "after-flip" | "mid-apply";
-}
-
-/** What open found: a committed-but-unapplied large batch, abandoned parts. */
-export interface DenoKvRecoveryReport {
-  reappliedCommit: boolean;
-  abandonedParts: number;
+  crashPoint?: "before-header" | "before-base-flip" | "after-base-flip";
 }
 
 /** The store `createDenoKvStorage` returns. */
 export interface DenoKvStorage extends Storage {
+  /** What open found and cleaned up. */
   readonly recovery: DenoKvRecoveryReport;
+  /** Settles when no compaction is running (for tests and shutdown). */
+  compacted(): Promise<void>;
 }
 
 /** Every write after a failed Deno KV write rejects with this; reopen to recover. */
@@ -86,251 +117,156 @@ export class DenoKvFailStopError extends Error {
   }
 }
 
-// Structural types for the slice of the Deno KV API used here, so this file
-// type-checks without Deno's lib and only touches `Deno` at run time.
-type KvKeyPart = Uint8Array | string | number;
-type KvKey = readonly KvKeyPart[];
-interface KvEntryMaybe {
-  key: KvKey;
-  value: unknown;
-  versionstamp: string | null;
-}
-interface KvAtomic {
-  check(...checks: Array<{ key: KvKey; versionstamp: string | null }>): KvAtomic;
-  set(key: KvKey, value: unknown): KvAtomic;
-  delete(key: KvKey): KvAtomic;
-  commit(): Promise<{ ok: boolean }>;
-}
-type KvSelector = { prefix: KvKey; start?: KvKey; end?: KvKey } | { start: KvKey; end: KvKey };
-interface Kv {
-  get(key: KvKey): Promise<KvEntryMaybe>;
-  list(selector: KvSelector, options?: { limit?: number; reverse?: boolean; batchSize?: number }): AsyncIterable<KvEntryMaybe>;
-  atomic(): KvAtomic;
-  close(): void;
-}
-interface DenoGlobal {
-  openKv?: (path?: string) => Promise<Kv>;
-  stat(path: string): Promise<{ size: number }>;
-}
-
-const DATA = "d";
-const CHUNK = "c";
-const CHUNKED = "x";
-const PENDING = "p";
-const COMMIT_RECORD_KEY: KvKey = ["m", "commit"];
-/** Allowance for a serialized ChunkedHeader. */
-const HEADER_BYTES = 64;
-/** Deno KV's largest list page. */
-const LIST_BATCH_MAX = 1000;
-
-/** Header stored instead of the value when the value is chunked. */
-interface ChunkedHeader {
-  v: string;
-  n: number;
-  len: number;
-}
-
-interface Mutation {
-  key: KvKey;
-  /** undefined = delete */
-  value: unknown;
-  bytes: number;
-}
-
-interface Plan {
-  mutations: Mutation[];
-  bytes: number;
-  /** Chunked-key set changes to apply once the mutations are durable. */
-  chunked: Array<[string, ChunkedHeader | undefined]>;
-}
-
-function denoGlobal(): DenoGlobal {
-  const deno = (globalThis as unknown as { Deno?: DenoGlobal }).Deno;
-  if (deno === undefined) throw new Error("the denokv adapter needs Deno; run with deno");
-  if (typeof deno.openKv !== "function") throw new Error("the denokv adapter needs Deno KV; run deno with --unstable-kv");
-  return deno;
+/** A commit refused because QUEUED_COMMITS_MAX commits are already waiting. */
+export class DenoKvQueueFullError extends Error {
+  constructor(adapter: string) {
+    super(`storage adapter "${adapter}" has ${QUEUED_COMMITS_MAX} commits queued; retry after some complete`);
+    this.name = "DenoKvQueueFullError";
+  }
 }
 
 /**
- * Open (creating if needed) a Deno KV store at `options.path` and finish or
- * discard any large commit a crash interrupted. Needs Deno with --unstable-kv.
+ * Open (creating if needed) a Deno KV store at `options.path`, replaying its
+ * log and deleting what a crash left behind. Needs Deno with --unstable-kv.
  */
 export async function createDenoKvStorage(options: DenoKvStorageOptions): Promise<DenoKvStorage> {
   const deno = denoGlobal();
   if (typeof options?.path !== "string" || options.path === "") throw new TypeError("deno-kv needs options.path");
+  const compactLogBytes = options.compactLogBytes ?? COMPACT_LOG_BYTES_DEFAULT;
+  if (!Number.isSafeInteger(compactLogBytes) || compactLogBytes < 1) throw new RangeError("deno-kv compactLogBytes must be a positive integer");
   const kv = await deno.openKv!(options.path);
-  const store = new DenoKvStore(kv, deno, options);
   try {
-    await store.recover();
+    return new DenoKvStore(kv, deno, options, compactLogBytes, await openLog(kv, options.path));
   } catch (error) {
     kv.close();
     throw error;
   }
-  return store;
-}
-
-/** Latin1 string of a byte key: a Map key for the chunked-key set. */
-function keyString(key: Uint8Array): string {
-  let out = "";
-  for (let i = 0; i < key.length; i += 4096) out += String.fromCharCode.apply(null, key.subarray(i, i + 4096) as unknown as number[]);
-  return out;
-}
-
-function isChunkedHeader(value: unknown): value is ChunkedHeader {
-  const header = value as ChunkedHeader;
-  return (
-    typeof header === "object" && header !== null && typeof header.v === "string" &&
-    Number.isInteger(header.n) && header.n >= 1 && Number.isInteger(header.len) && header.len >= 0 &&
-    header.len <= VALUE_BYTES_MAX && header.n === chunkCount(header.len)
-  );
-}
-
-function newVersion(): string {
-  const random = Math.floor(Math.random() * 0x1_0000_0000).toString(36);
-  return `${Date.now().toString(36)}.${random}`;
-}
-
-const setOf = (key: KvKey, value: Uint8Array | object, valueBytes: number): Mutation => ({ key, value, bytes: valueBytes + MUTATION_OVERHEAD_BYTES });
-const deleteOf = (key: KvKey): Mutation => ({ key, value: undefined, bytes: MUTATION_OVERHEAD_BYTES });
-
-/** A final op with what planning needs computed once: its Map key and encoded key size. */
-interface StagedOp extends FinalOp {
-  name: string;
-  keyBytes: number;
-}
-
-/** A validated batch, copied into one buffer, one op per key (later ops win), with its base cost. */
-interface StagedBatch {
-  ops: StagedOp[];
-  /** Mutations and bytes before any deletes of old chunks (which depend on the store's state). */
-  mutations: number;
-  bytes: number;
-}
-
-function validateOp(op: BatchOp): number {
-  if (op === null || typeof op !== "object" || !(op.key instanceof Uint8Array)) throw new TypeError("batch op key must be a Uint8Array");
-  const keyBytes = keyPartEncodedBytes(op.key);
-  if (keyBytes > KEY_ENCODED_BYTES_MAX) throw new RangeError(`key encodes to ${keyBytes} bytes; Deno KV allows ${KEY_ENCODED_BYTES_MAX} here`);
-  if (op.type === "put") {
-    if (!(op.value instanceof Uint8Array)) throw new TypeError("put value must be a Uint8Array");
-    if (op.value.length > VALUE_BYTES_MAX) throw new RangeError(`value of ${op.value.length} bytes exceeds ${VALUE_BYTES_MAX}`);
-  } else if (op.type !== "delete") throw new TypeError(`unknown batch op type ${String((op as { type: unknown }).type)}`);
-  return keyBytes;
-}
-
-/**
- * Validate a batch and copy it out of the caller's arrays into one buffer
- * (one allocation per batch; Deno KV stores a Uint8Array view's bytes only).
- */
-function stageBatch(batch: BatchOp[]): StagedBatch {
-  if (!Array.isArray(batch)) throw new TypeError("commit batch must be an array");
-  const last = new Map<string, number>();
-  const keyBytes: number[] = [];
-  const names: string[] = [];
-  let copyBytes = 0;
-  batch.forEach((op, i) => {
-    keyBytes.push(validateOp(op));
-    names.push(keyString(op.key));
-    last.set(names[i]!, i);
-    copyBytes += op.key.length + (op.type === "put" ? op.value.length : 0);
-  });
-  const buffer = new Uint8Array(copyBytes);
-  const staged: StagedBatch = { ops: [], mutations: 0, bytes: 0 };
-  let at = 0;
-  const copy = (data: Uint8Array): Uint8Array => {
-    buffer.set(data, at);
-    at += data.length;
-    return buffer.subarray(at - data.length, at);
-  };
-  batch.forEach((op, i) => {
-    if (last.get(names[i]!) !== i) return;
-    const key = copy(op.key);
-    const value = op.type === "put" ? copy(op.value) : undefined;
-    staged.ops.push({ name: names[i]!, key, value, keyBytes: keyBytes[i]! });
-    // Mirrors #plan: chunks, header and chunked-set entry for a big value; one mutation otherwise.
-    const chunks = value !== undefined && value.length > VALUE_CHUNK_BYTES ? chunkCount(value.length) : 0;
-    const mutations = chunks === 0 ? 1 : chunks + 2;
-    staged.mutations += mutations;
-    staged.bytes += mutations * (MUTATION_OVERHEAD_BYTES + keyBytes[i]!) + (value?.length ?? 0) + (chunks === 0 ? 0 : 2 * HEADER_BYTES);
-  });
-  return staged;
 }
 
 interface PendingCommit {
-  batch: StagedBatch;
+  batch: BatchOp[];
+  payloadBytes: number;
   resolve: () => void;
   reject: (error: unknown) => void;
 }
 
+/**
+ * Check a batch before it is queued and take a shallow copy of its op list
+ * (the key and value arrays become the store's, per the port's contract), so
+ * nothing the caller does afterwards can make the write differ from what was
+ * checked. Bad input is refused here, before any write.
+ */
+function validateBatch(batch: BatchOp[]): { ops: BatchOp[]; payloadBytes: number } {
+  if (!Array.isArray(batch)) throw new TypeError("commit batch must be an array");
+  const ops = batch.slice();
+  let bytes = 0;
+  for (const op of ops) {
+    if (op === null || typeof op !== "object" || !(op.key instanceof Uint8Array)) throw new TypeError("batch op key must be a Uint8Array");
+    if (op.key.length > KEY_BYTES_MAX) throw new RangeError(`key of ${op.key.length} bytes exceeds ${KEY_BYTES_MAX}`);
+    if (op.type === "put") {
+      if (!(op.value instanceof Uint8Array)) throw new TypeError("put value must be a Uint8Array");
+      if (op.value.length > VALUE_BYTES_MAX) throw new RangeError(`value of ${op.value.length} bytes exceeds ${VALUE_BYTES_MAX}`);
+      bytes += opBytes(op.key, op.value);
+    } else if (op.type === "delete") bytes += opBytes(op.key, undefined);
+    else throw new TypeError(`unknown batch op type ${String((op as { type: unknown }).type)}`);
+  }
+  if (bytes > BATCH_BYTES_MAX) throw new RangeError(`batch encodes to ${bytes} bytes; at most ${BATCH_BYTES_MAX} per commit`);
+  return { ops, payloadBytes: bytes };
+}
+
+const sum = (numbers: readonly number[]): number => numbers.reduce((total, n) => total + n, 0);
+
+/**
+ * For a record's mutations (header first, then its blocks): the index of the
+ * first block that can share the header's atomic operation, so that blocks
+ * [1, index) are written before it; 1 when the whole record fits one operation.
+ */
+function tailThatFitsWithHeader(mutations: readonly Mutation[]): number {
+  let bytes = mutations[0]!.bytes;
+  let index = mutations.length;
+  while (index > 1 && mutations.length - index + 2 <= ATOMIC_MUTATIONS_MAX && bytes + mutations[index - 1]!.bytes <= ATOMIC_BYTES_MAX) {
+    bytes += mutations[index - 1]!.bytes;
+    index--;
+  }
+  return index;
+}
+
 class DenoKvStore implements DenoKvStorage {
   readonly name: string;
-  recovery: DenoKvRecoveryReport = { reappliedCommit: false, abandonedParts: 0 };
+  readonly recovery: DenoKvRecoveryReport;
   #kv: Kv;
   #deno: DenoGlobal;
   #path: string;
   #crashPoint: DenoKvStorageOptions["crashPoint"];
-  #chunked = new Map<string, ChunkedHeader>();
-  #gate = new ReadWriteGate();
+  #compactLogBytes: number;
+  #index: LayeredIndex;
+  #base: Base;
+  #baseVersionstamp: string;
+  #pieceBlocks: number[];
+  /** Rows and payload bytes of log record #base.firstRecord + i; the next record is #base.firstRecord + length. */
+  #recordBlocks: number[];
+  #recordBytes: number[];
+  /** Sum of #recordBytes: the log a replay would read after the base snapshot. */
+  #logBytes: number;
   #queue: PendingCommit[] = [];
   #flushing: Promise<void> | undefined;
+  #compaction: Promise<void> | undefined;
   #failure: DenoKvFailStopError | undefined;
   #closed = false;
   #closing: Promise<void> | undefined;
 
-  constructor(kv: Kv, deno: DenoGlobal, options: DenoKvStorageOptions) {
+  constructor(kv: Kv, deno: DenoGlobal, options: DenoKvStorageOptions, compactLogBytes: number, log: Awaited<ReturnType<typeof openLog>>) {
     this.name = options.name ?? "deno-kv";
     this.#kv = kv;
     this.#deno = deno;
     this.#path = options.path;
     this.#crashPoint = options.crashPoint;
+    this.#compactLogBytes = compactLogBytes;
+    this.#index = new LayeredIndex(log.values, log.liveBytes);
+    this.#base = log.base;
+    this.#baseVersionstamp = log.baseVersionstamp;
+    this.#pieceBlocks = log.pieceBlocks;
+    this.#recordBlocks = log.recordBlocks;
+    this.#recordBytes = log.recordBytes;
+    this.#logBytes = sum(log.recordBytes);
+    this.recovery = log.report;
   }
 
   async get(key: Uint8Array): Promise<Uint8Array | undefined> {
     this.#ensureOpen();
     if (!(key instanceof Uint8Array)) throw new TypeError("key must be a Uint8Array");
-    return this.#gate.read(async () => {
-      const entry = await this.#kv.get([DATA, key]);
-      return entry.versionstamp === null ? undefined : this.#materialize(key, entry.value);
-    });
+    return this.#index.get(toKeyString(key));
   }
 
   async scan(options: ScanOptions): Promise<KvPair[]> {
     this.#ensureOpen();
     assertScanOptions(options);
-    const { start, end } = options;
-    if (start !== undefined && end !== undefined && compareBytes(start, end) >= 0) return [];
-    const selector: KvSelector =
-      start !== undefined && end !== undefined ? { start: [DATA, start], end: [DATA, end] }
-      : start !== undefined ? { prefix: [DATA], start: [DATA, start] }
-      : end !== undefined ? { prefix: [DATA], end: [DATA, end] }
-      : { prefix: [DATA] };
-    return this.#gate.read(async () => {
-      const out: KvPair[] = [];
-      const listing = this.#kv.list(selector, { limit: options.limit, reverse: options.reverse === true, batchSize: Math.min(options.limit, LIST_BATCH_MAX) });
-      for await (const entry of listing) {
-        const key = entry.key[1];
-        if (!(key instanceof Uint8Array)) throw new StorageCorruptionError(`${this.#path}: data key part is not bytes`);
-        out.push({ key, value: await this.#materialize(key, entry.value) });
-      }
-      return out;
-    });
+    const start = options.start === undefined ? undefined : toKeyString(options.start);
+    const end = options.end === undefined ? undefined : toKeyString(options.end);
+    return this.#index.range(start, end, options.limit, options.reverse === true).map(([key, value]) => ({ key: fromKeyString(key), value }));
   }
 
-  lastInRanges(ranges: readonly KeyRange[]): Promise<Array<KvPair | undefined>> {
-    return lastInRangesByScan(this, ranges);
+  async lastInRanges(ranges: readonly KeyRange[]): Promise<Array<KvPair | undefined>> {
+    this.#ensureOpen();
+    assertRanges(ranges);
+    return ranges.map((range) => {
+      const [pair] = this.#index.range(toKeyString(range.start), toKeyString(range.end), 1, true);
+      return pair === undefined ? undefined : { key: fromKeyString(pair[0]), value: pair[1] };
+    });
   }
 
   commit(batch: BatchOp[]): Promise<void> {
     if (this.#closed) return Promise.reject(new StorageClosedError(this.name));
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
-    let staged: StagedBatch;
+    if (this.#queue.length >= QUEUED_COMMITS_MAX) return Promise.reject(new DenoKvQueueFullError(this.name));
+    let checked: ReturnType<typeof validateBatch>;
     try {
-      staged = stageBatch(batch);
+      checked = validateBatch(batch);
     } catch (error) {
       return Promise.reject(error);
     }
     return new Promise((resolve, reject) => {
-      this.#queue.push({ batch: staged, resolve, reject });
+      this.#queue.push({ batch: checked.ops, payloadBytes: checked.payloadBytes, resolve, reject });
       this.#flushing ??= Promise.resolve().then(() => this.#flushLoop());
     });
   }
@@ -347,231 +283,140 @@ class DenoKvStore implements DenoKvStorage {
     return total;
   }
 
+  compacted(): Promise<void> {
+    return this.#compaction ?? Promise.resolve();
+  }
+
   close(): Promise<void> {
     this.#closing ??= (async () => {
       this.#closed = true;
       await this.#flushing;
-      await this.#gate.exclusive(async () => this.#kv.close());
+      await this.#compaction;
+      this.#kv.close();
     })();
     return this.#closing;
-  }
-
-  /** Open-time recovery; runs before the store is handed out. */
-  async recover(): Promise<void> {
-    for await (const entry of this.#kv.list({ prefix: [CHUNKED] })) {
-      const key = entry.key[1];
-      if (!(key instanceof Uint8Array) || !isChunkedHeader(entry.value)) throw new StorageCorruptionError(`${this.#path}: malformed chunked-key entry`);
-      this.#chunked.set(keyString(key), entry.value);
-    }
-    const record = await this.#kv.get(COMMIT_RECORD_KEY);
-    if (record.versionstamp !== null) {
-      const { id, partCount, ops } = await this.#readParkedBatch(record.value);
-      await this.#applyParked(id, partCount, ops, true);
-      this.recovery.reappliedCommit = true;
-    }
-    const abandoned: Mutation[] = [];
-    for await (const entry of this.#kv.list({ prefix: [PENDING] })) abandoned.push(deleteOf(entry.key));
-    await this.#writeInAtomics(abandoned);
-    this.recovery.abandonedParts = abandoned.length;
   }
 
   #ensureOpen(): void {
     if (this.#closed) throw new StorageClosedError(this.name);
   }
 
-  async #materialize(key: Uint8Array, value: unknown): Promise<Uint8Array> {
-    if (value instanceof Uint8Array) return value;
-    if (!isChunkedHeader(value)) throw new StorageCorruptionError(`${this.#path}: value of a data key is neither bytes nor a chunk header`);
-    const chunks: Uint8Array[] = [];
-    for await (const entry of this.#kv.list({ prefix: [CHUNK, key, value.v] }, { batchSize: Math.min(value.n, LIST_BATCH_MAX) })) {
-      if (!(entry.value instanceof Uint8Array) || entry.key[3] !== chunks.length) throw new StorageCorruptionError(`${this.#path}: chunk ${chunks.length} of version ${value.v} is malformed`);
-      chunks.push(entry.value);
-    }
-    return joinChunks(chunks, value.n, value.len, `${this.#path}: chunks of version ${value.v}`);
+  #fail(error: unknown): DenoKvFailStopError {
+    this.#failure ??= new DenoKvFailStopError(this.name, error);
+    return this.#failure;
   }
 
   async #flushLoop(): Promise<void> {
     while (this.#queue.length > 0 && this.#failure === undefined) {
       const group = this.#takeGroup();
+      let layer: Layer;
       try {
-        await this.#gate.exclusive(() => this.#writeGroup(group));
-        for (const pending of group) pending.resolve();
+        const writing = this.#writeGroup(group);
+        // While Deno KV writes: fold the previous group into the base, build this group's layer (not yet visible).
+        this.#index.fold();
+        layer = buildLayer(group.map((pending) => pending.batch));
+        await writing;
       } catch (error) {
-        this.#failure ??= new DenoKvFailStopError(this.name, error);
-        for (const pending of group) pending.reject(this.#failure);
+        const failure = this.#fail(error);
+        for (const pending of group) pending.reject(failure);
+        break;
       }
+      // Durable: publish the whole group in one synchronous step, so readers see whole commits only.
+      this.#index.publish(layer);
+      for (const pending of group) pending.resolve();
+      this.#maybeCompact();
     }
     for (const pending of this.#queue.splice(0)) pending.reject(this.#failure);
     this.#flushing = undefined;
   }
 
-  /** Oldest commits whose costs, summed, fit one atomic operation (always at least one commit). */
+  /** Oldest commits that together stay within the group limits (always at least one). */
   #takeGroup(): PendingCommit[] {
-    let mutations = 0;
-    let bytes = 0;
     let count = 0;
-    for (; count < this.#queue.length; count++) {
-      const batch = this.#queue[count]!.batch;
-      mutations += batch.mutations;
-      bytes += batch.bytes;
-      if (this.#chunked.size > 0) {
-        for (const op of batch.ops) {
-          const old = this.#chunked.get(op.name);
-          if (old !== undefined) mutations += old.n + 1;
-          if (old !== undefined) bytes += (old.n + 1) * (MUTATION_OVERHEAD_BYTES + op.keyBytes);
-        }
-      }
-      if (count > 0 && !fitsOneAtomic(mutations, bytes)) break;
+    let bytes = 0;
+    while (count < this.#queue.length && count < GROUP_COMMITS_MAX) {
+      const next = this.#queue[count]!.payloadBytes;
+      if (count > 0 && bytes + next > GROUP_BYTES_MAX) break;
+      bytes += next;
+      count++;
     }
-    return this.#queue.splice(0, Math.max(1, count));
+    return this.#queue.splice(0, count);
   }
 
+  /** Write the group as the next log record; resolves once it is durable. */
   async #writeGroup(group: PendingCommit[]): Promise<void> {
-    const ops = group.length === 1 ? group[0]!.batch.ops : mergeOps(group.map((pending) => pending.batch.ops));
-    const version = newVersion();
-    const plan = this.#plan(ops, version);
-    if (fitsOneAtomic(plan.mutations.length, plan.bytes)) {
-      await this.#commitAtomic(plan.mutations);
-      this.#applyChunked(plan);
-      return;
+    let bytes = 0;
+    let opCount = 0;
+    for (const pending of group) {
+      bytes += pending.payloadBytes;
+      opCount += pending.batch.length;
     }
-    await this.#parkAndApply(version, ops);
-  }
-
-  /** Large batch: park it, flip the commit record (the commit point), apply, clean up. */
-  async #parkAndApply(id: string, ops: StagedOp[]): Promise<void> {
-    const encoded = encodeOps(ops);
-    const parts = splitChunks(encoded);
-    await this.#writeInAtomics(parts.map((part, i) => setOf([PENDING, id, i], part, part.length)));
-    if (this.#crashPoint === "before-flip") throw new Error("simulated crash before the commit record");
-    const flip = await this.#kv.atomic()
-      .check({ key: COMMIT_RECORD_KEY, versionstamp: null })
-      .set(COMMIT_RECORD_KEY, { id, parts: parts.length, bytes: encoded.length })
-      .commit();
-    if (!flip.ok) throw new Error(`${this.#path}: a commit record already exists; is another process writing?`);
-    if (this.#crashPoint === "after-flip") throw new Error("simulated crash after the commit record");
-    await this.#applyParked(id, parts.length, ops, false);
-  }
-
-  /** Apply a committed parked batch; idempotent, so recovery can run it again from the start. */
-  async #applyParked(id: string, partCount: number, ops: StagedOp[], recovering: boolean): Promise<void> {
-    const plan = this.#plan(ops, id);
-    await this.#writeInAtomics(plan.mutations, this.#crashPoint === "mid-apply" && !recovering);
-    this.#applyChunked(plan);
-    if (recovering) await this.#deleteOrphanChunks(ops);
-    const cleanup = [deleteOf(COMMIT_RECORD_KEY)];
-    for (let i = 0; i < partCount; i++) cleanup.push(deleteOf([PENDING, id, i]));
-    await this.#writeInAtomics(cleanup);
-  }
-
-  async #readParkedBatch(record: unknown): Promise<{ id: string; partCount: number; ops: StagedOp[] }> {
-    const where = `${this.#path}: commit record`;
-    const { id, parts, bytes } = (record ?? {}) as { id: unknown; parts: unknown; bytes: unknown };
-    if (typeof id !== "string" || !Number.isInteger(parts) || !Number.isInteger(bytes)) throw new StorageCorruptionError(`${where} is malformed`);
-    const chunks: Uint8Array[] = [];
-    for await (const entry of this.#kv.list({ prefix: [PENDING, id] })) {
-      if (!(entry.value instanceof Uint8Array) || entry.key[2] !== chunks.length) throw new StorageCorruptionError(`${where}: part ${chunks.length} is malformed`);
-      chunks.push(entry.value);
+    if (opCount === 0) return;
+    const writer = new PayloadWriter(bytes);
+    for (const pending of group) for (const op of pending.batch) writer.write(op.key, op.type === "put" ? op.value : undefined);
+    const id = this.#base.firstRecord + this.#recordBlocks.length;
+    const blocks = encodeBlob(BLOB_LOG_RECORD, id, opCount, writer.finish());
+    const mutations = blocks.map((block, i) => setBytes([LOG, id, i], block));
+    // The header goes last, in the final atomic operation with as many of the last blocks as fit there.
+    const tail = tailThatFitsWithHeader(mutations);
+    if (tail > 1) {
+      await writeUnordered(this.#kv, mutations.slice(1, tail), this.#path);
+      if (this.#crashPoint === "before-header") throw new Error("simulated crash before a record's header");
     }
-    const ops = decodeOps(joinChunks(chunks, parts as number, bytes as number, `${where} ${id}`), `${where} ${id}`);
-    const staged = ops.map((op) => ({ ...op, name: keyString(op.key), keyBytes: keyPartEncodedBytes(op.key) }));
-    return { id, partCount: parts as number, ops: staged };
+    const final = tail === 1 ? mutations : [mutations[0]!, ...mutations.slice(tail)];
+    await commitAtomic(this.#kv, final, [{ key: mutations[0]!.key, versionstamp: null }], this.#path);
+    this.#recordBlocks.push(blocks.length);
+    this.#recordBytes.push(bytes);
+    this.#logBytes += bytes;
   }
 
-  /** After a crash mid-apply, chunks of superseded versions of the touched keys may be left; delete them. */
-  async #deleteOrphanChunks(ops: StagedOp[]): Promise<void> {
-    const orphans: Mutation[] = [];
-    for (const op of ops) {
-      const live = this.#chunked.get(op.name)?.v;
-      for await (const entry of this.#kv.list({ prefix: [CHUNK, op.key] })) if (entry.key[2] !== live) orphans.push(deleteOf(entry.key));
-    }
-    await this.#writeInAtomics(orphans);
+  #maybeCompact(): void {
+    if (this.#compaction !== undefined || this.#closed || this.#logBytes < Math.max(this.#compactLogBytes, this.#index.liveBytes)) return;
+    const { keys, entries } = this.#index.sortedEntries();
+    this.#compaction = this.#compact(keys, entries, this.#base.firstRecord + this.#recordBlocks.length)
+      .catch((error) => void this.#fail(error))
+      .finally(() => (this.#compaction = undefined));
   }
 
-  /** The Deno KV mutations for `ops`, in a crash-safe order per key: new chunks, then header, then old chunks' deletes. */
-  #plan(ops: StagedOp[], version: string): Plan {
-    const plan: Plan = { mutations: [], bytes: 0, chunked: [] };
-    let keyBytes = 0;
-    const add = (mutation: Mutation) => {
-      plan.mutations.push(mutation);
-      plan.bytes += mutation.bytes + keyBytes;
-    };
-    for (const op of ops) {
-      const name = op.name;
-      keyBytes = op.keyBytes;
-      const old = this.#chunked.get(name);
-      let header: ChunkedHeader | undefined;
-      if (op.value === undefined) add(deleteOf([DATA, op.key]));
-      else if (op.value.length <= VALUE_CHUNK_BYTES) add(setOf([DATA, op.key], op.value, op.value.length));
-      else {
-        header = { v: version, n: chunkCount(op.value.length), len: op.value.length };
-        splitChunks(op.value).forEach((chunk, i) => add(setOf([CHUNK, op.key, version, i], chunk, chunk.length)));
-        add(setOf([DATA, op.key], header, HEADER_BYTES));
-        add(setOf([CHUNKED, op.key], header, HEADER_BYTES));
-      }
-      if (old !== undefined && old.v !== version) {
-        if (header === undefined) add(deleteOf([CHUNKED, op.key]));
-        for (let i = 0; i < old.n; i++) add(deleteOf([CHUNK, op.key, old.v, i]));
-      }
-      if (header !== undefined || old !== undefined) plan.chunked.push([name, header]);
-    }
-    return plan;
-  }
-
-  #applyChunked(plan: Plan): void {
-    for (const [name, header] of plan.chunked) {
-      if (header === undefined) this.#chunked.delete(name);
-      else this.#chunked.set(name, header);
-    }
-  }
-
-  async #commitAtomic(mutations: Mutation[]): Promise<void> {
-    if (mutations.length === 0) return;
-    const atomic = this.#kv.atomic();
-    for (const mutation of mutations) {
-      if (mutation.value === undefined) atomic.delete(mutation.key);
-      else atomic.set(mutation.key, mutation.value);
-    }
-    const result = await atomic.commit();
-    if (!result.ok) throw new Error(`${this.#path}: atomic commit failed a check`);
-  }
-
-  /** Write `mutations` in order, packed into as few atomic operations as the limits allow. */
-  async #writeInAtomics(mutations: Mutation[], crashAfterFirst = false): Promise<void> {
-    let start = 0;
-    while (start < mutations.length) {
-      let end = start;
+  /** Write a snapshot of `keys`/`values` (the state before record `firstRecord`), make it the base, delete what it covers. */
+  async #compact(keys: string[], values: Uint8Array[], firstRecord: number): Promise<void> {
+    const snapshot = this.#base.snapshot + 1;
+    const pieceBlocks: number[] = [];
+    for (let first = 0; first < keys.length; ) {
+      // Abandoned on close or failure: open deletes a snapshot that never became the base.
+      if (this.#closed || this.#failure !== undefined) return;
       let bytes = 0;
-      while (end < mutations.length) {
-        const next = mutations[end]!.bytes + 2 * keyPartEncodedBytesOf(mutations[end]!.key);
-        if (end > start && !fitsOneAtomic(end - start + 1, bytes + next)) break;
-        bytes += next;
-        end++;
+      let end = first;
+      for (; end < keys.length; end++) {
+        const entryBytes = 9 + keys[end]!.length + values[end]!.length;
+        if (end > first && bytes + entryBytes > SNAPSHOT_PIECE_BYTES) break;
+        bytes += entryBytes;
       }
-      await this.#commitAtomic(mutations.slice(start, end));
-      if (crashAfterFirst) throw new Error("simulated crash in the middle of applying a large commit");
-      start = end;
+      const writer = new PayloadWriter(bytes);
+      for (let i = first; i < end; i++) writer.write(fromKeyString(keys[i]!), values[i]!);
+      const piece = pieceBlocks.length;
+      const blocks = encodeBlob(BLOB_SNAPSHOT_PIECE, piece, end - first, writer.finish());
+      await writeUnordered(this.#kv, blocks.map((block, i) => setBytes([SNAPSHOT, snapshot, piece, i], block)), this.#path);
+      pieceBlocks.push(blocks.length);
+      first = end;
     }
+    if (this.#crashPoint === "before-base-flip") throw new Error("simulated crash before the base flip");
+    const base: Base = { snapshot, pieces: pieceBlocks.length, firstRecord };
+    this.#baseVersionstamp = await commitAtomic(this.#kv, [setObject(BASE_KEY, base)], [{ key: BASE_KEY, versionstamp: this.#baseVersionstamp }], this.#path);
+    const old = this.#base;
+    const oldPieces = this.#pieceBlocks;
+    const coveredBlocks = this.#recordBlocks.splice(0, firstRecord - old.firstRecord);
+    this.#logBytes -= sum(this.#recordBytes.splice(0, coveredBlocks.length));
+    this.#base = base;
+    this.#pieceBlocks = pieceBlocks;
+    if (this.#crashPoint === "after-base-flip") throw new Error("simulated crash after the base flip");
+    const deletes: Mutation[] = [];
+    oldPieces.forEach((blocks, piece) => {
+      for (let i = 0; i < blocks; i++) deletes.push(deleteOf([SNAPSHOT, old.snapshot, piece, i]));
+    });
+    coveredBlocks.forEach((blocks, n) => {
+      for (let i = 0; i < blocks; i++) deletes.push(deleteOf([LOG, old.firstRecord + n, i]));
+    });
+    await writeUnordered(this.#kv, deletes, this.#path);
   }
-}
-
-function fitsOneAtomic(mutations: number, bytes: number): boolean {
-  return mutations <= ATOMIC_MUTATIONS_MAX && bytes <= ATOMIC_BYTES_MAX;
-}
-
-/** Byte-key parts dominate key size; the other parts are covered by MUTATION_OVERHEAD_BYTES. */
-function keyPartEncodedBytesOf(key: KvKey): number {
-  return key[1] instanceof Uint8Array ? keyPartEncodedBytes(key[1]) : 0;
-}
-
-/** Merge several batches' final ops into one list (later batches win). */
-function mergeOps(batches: StagedOp[][]): StagedOp[] {
-  const byKey = new Map<string, StagedOp>();
-  for (const ops of batches) {
-    for (const op of ops) {
-      byKey.delete(op.name);
-      byKey.set(op.name, op);
-    }
-  }
-  return [...byKey.values()];
 }
