@@ -18,6 +18,7 @@ import { openStorage, runtimeName, type StorageChoice } from "../adapters/runtim
 import { serve } from "../adapters/runtime/serve.ts";
 import { verifierKeyString } from "./checkpoint/index.ts";
 import { runtimeHasher } from "../adapters/runtime/hasher.ts";
+import { runtimePeerFetch } from "../adapters/runtime/peer-fetch.ts";
 import { DataDirLockedError, lockDataDir } from "../adapters/runtime/lock.ts";
 
 const HELP = `scribe-ledger: a verifiable, append-only key-value ledger
@@ -170,7 +171,7 @@ async function mainCluster(config: Config, joinUrl: string | undefined): Promise
     segmentBytes: config.storage.segment_size,
   });
   const { signer, created } = await loadOrCreateSigner(signingKeyPath(config), config.ledger.key_name);
-  const server = await openClusterServer({ config, storage, signer, hasher: await runtimeHasher(), onFatal, join: joinUrl !== undefined });
+  const server = await openClusterServer({ config, storage, signer, hasher: await runtimeHasher(), peerFetch: await runtimePeerFetch(), onFatal, join: joinUrl !== undefined });
   // A node that already belongs to a cluster (a restart) comes back from its storage; --join is then moot.
   const mustJoin = joinUrl !== undefined && server.node.status().members.length === 0;
   const host = config.network.listen_addr;

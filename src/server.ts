@@ -15,7 +15,7 @@ import { type Signer } from "./checkpoint/index.ts";
 import { RaftNode } from "./node/raft-node.ts";
 import { RaftLogStorage } from "./node/raft-log-storage.ts";
 import { IdempotencyRecords } from "./node/raft-idempotency.ts";
-import { createPeerHandler, HttpTransport } from "./transport/index.ts";
+import { createPeerHandler, HttpTransport, type HttpTransportOptions } from "./transport/index.ts";
 import { type MemberAddresses } from "./node/members.ts";
 import { SNAPSHOT_DATA_BYTES_MAX } from "./node/snapshot-state.ts";
 import { type EntriesStreamLimits } from "./node/entries-stream.ts";
@@ -124,6 +124,8 @@ export async function openClusterServer(options: {
   config: Config;
   storage: Storage;
   signer: Signer;
+  /** Client for peer requests (default: global fetch). */
+  peerFetch?: HttpTransportOptions["peerFetch"];
   hasher?: Hasher;
   now?: () => number;
   onFatal?: (error: unknown) => void;
@@ -153,6 +155,7 @@ export async function openClusterServer(options: {
     requestTimeoutMs: PEER_REQUEST_TIMEOUT_MS,
     now,
     selfAddress: selfAddresses(config).raftAddress,
+    peerFetch: options.peerFetch,
   });
   const limits = httpLimits(config);
   const node = await RaftNode.open({

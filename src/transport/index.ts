@@ -82,6 +82,8 @@ export interface HttpTransportOptions {
   now: () => number;
   /** This node's Raft address, sent with every request. */
   selfAddress?: string;
+  /** Client for non-streamed peer requests (default: global fetch; Node passes a node:http one, see adapters/runtime/peer-fetch.ts). */
+  peerFetch?: (url: string, init: { method: "POST"; body: Uint8Array; headers: Record<string, string>; signal?: AbortSignal }) => Promise<Response>;
 }
 
 /** What the transport tells its node (set once by the node with `setEventHandlers`). */
@@ -205,15 +207,14 @@ export class HttpTransport {
     }
   }
 
-  #post(url: string, body: Uint8Array, timeoutMs: number | AbortSignal): Promise<Response> {
+  /** POST `body`; `streamed` responses always go through the global fetch, which streams. */
+  #post(url: string, body: Uint8Array, timeoutMs: number | AbortSignal, streamed = false): Promise<Response> {
     const headers: Record<string, string> = { "Content-Type": CBOR_TYPE, Authorization: `Bearer ${this.#options.secret}` };
     if (this.#options.selfAddress !== undefined) headers[SENDER_ADDRESS_HEADER] = this.#options.selfAddress;
-    return fetch(url, {
-      method: "POST",
-      body: body as Uint8Array<ArrayBuffer>,
-      headers,
-      signal: typeof timeoutMs === "number" ? AbortSignal.timeout(timeoutMs) : timeoutMs,
-    });
+    const signal = typeof timeoutMs === "number" ? AbortSignal.timeout(timeoutMs) : timeoutMs;
+    const client = streamed ? undefined : this.#options.peerFetch;
+    if (client !== undefined) return client(url, { method: "POST", body, headers, signal });
+    return fetch(url, { method: "POST", body: body as Uint8Array<ArrayBuffer>, headers, signal });
   }
 
   async #call(to: NodeId, path: string, body: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
@@ -242,7 +243,7 @@ export class HttpTransport {
    * body and owns `signal` (its timeouts). Rejects unless the peer answers 200.
    */
   async streamEntries(address: string, request: EntriesRequest, signal: AbortSignal): Promise<ReadableStream<Uint8Array>> {
-    const response = await this.#post(peerUrl(address) + RAFT_PATHS.entries, encodeEntriesRequest(request), signal);
+    const response = await this.#post(peerUrl(address) + RAFT_PATHS.entries, encodeEntriesRequest(request), signal, true);
     if (!response.ok || response.body === null) {
       const text = await response.text().catch(() => "");
       throw new Error(`peer ${address} answered ${response.status} to an entries stream: ${text.slice(0, 200)}`);
