@@ -9,7 +9,7 @@
  * so a reader never sees half a fold.
  */
 import { type BatchOp } from "../../src/storage/index.ts";
-import { type SortedKeyMap, toKeyString } from "../../src/storage/sorted-map.ts";
+import { lowerBound, type SortedKeyMap, toKeyString } from "../../src/storage/sorted-map.ts";
 
 /** One group's changes: value, or null for a delete; keys sorted for range reads. */
 export interface Layer {
@@ -18,17 +18,6 @@ export interface Layer {
   deletedKeys: string[];
 }
 
-/** First index in sorted `keys` whose key is >= `target` (`keys.length` if none). */
-function lowerBound(keys: readonly string[], target: string): number {
-  let low = 0;
-  let high = keys.length;
-  while (low < high) {
-    const mid = (low + high) >>> 1;
-    if (keys[mid]! < target) low = mid + 1;
-    else high = mid;
-  }
-  return low;
-}
 
 /** [from, to) of sorted `keys` inside [start, end). */
 function window(keys: readonly string[], start: string | undefined, end: string | undefined): [number, number] {

@@ -55,8 +55,8 @@ export function fromKeyString(key: string): Uint8Array {
   return out;
 }
 
-/** First index in sorted `keys` whose key is >= `target`. */
-function lowerBound(keys: readonly string[], target: string): number {
+/** First index in sorted `keys` whose key is >= `target` (`keys.length` if none). */
+export function lowerBound(keys: readonly string[], target: string): number {
   let low = 0;
   let high = keys.length;
   while (low < high) {
