@@ -17,6 +17,8 @@ import { type Storage } from "../../src/storage/index.ts";
 
 const WRITES = 300;
 const CHUNK_ENTRIES = 16;
+/** How long a join may wait for an earlier membership change to finish. */
+const JOIN_WAIT_MS = 20_000;
 let cluster: InProcessCluster;
 
 beforeAll(async () => {
@@ -113,7 +115,11 @@ function perFrame(edit: (frame: unknown[], index: number) => unknown[] | undefin
 /** Admit `id` (a fresh joiner) through member `via` and wait until it is a member. */
 async function join(id: number, via: number): Promise<void> {
   await cluster.createJoiner(id);
-  const response = await cluster.add(via, id);
+  // The previous test's joiner may still be being promoted (one membership change at a time: 409 meanwhile).
+  const response = await until(`the cluster to admit node ${id}`, async () => {
+    const reply = await cluster.add(via, id);
+    return reply.status === 409 ? undefined : reply;
+  }, JOIN_WAIT_MS);
   expect(response.status).toBe(201);
 }
 

@@ -49,13 +49,39 @@ export function startNode(args: string[], options: { command?: string[]; env?: R
 }
 
 /** A loopback port the OS just handed out (bound, then released; another process could take it meanwhile). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * Ports handed out below the kernel's ephemeral range (32768+ on Linux), so an
+ * outgoing connection of some other process cannot take a port between our
+ * check and the node's bind; never the same one twice in one test process.
+ */
+const PORT_RANGE = { first: 20_000, last: 32_000 };
+/** Random ports tried before falling back to one the kernel picks. */
+const PORT_ATTEMPTS_MAX = 50;
+const handedOut = new Set<number>();
+
+function bindable(port: number): Promise<number | undefined> {
+  return new Promise((resolve) => {
     const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
+    server.once("error", () => resolve(undefined));
+    server.listen(port, "127.0.0.1", () => {
+      const { port: bound } = server.address() as { port: number };
+      server.close(() => resolve(bound));
     });
   });
+}
+
+/** A loopback TCP port free right now (see PORT_RANGE). */
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < PORT_ATTEMPTS_MAX; attempt++) {
+    const port = PORT_RANGE.first + Math.floor(Math.random() * (PORT_RANGE.last - PORT_RANGE.first + 1));
+    if (handedOut.has(port)) continue;
+    if ((await bindable(port)) !== undefined) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  const port = await bindable(0);
+  if (port === undefined) throw new Error("no free loopback port");
+  handedOut.add(port);
+  return port;
 }
