@@ -45,6 +45,21 @@ interface Figures {
   non2xx: number;
   /** CPU time of the server processes per request, undefined where /proc is missing. */
   cpuUsPerRequest: number | undefined;
+  /** Scribe only: replication counters (/metrics raft section) summed over the nodes, per request. */
+  workPerRequest?: Record<string, number>;
+}
+
+/** The /metrics replication counters compared per request (see ReplicationCounters in src/node). */
+const WORK_COUNTERS = ["readies", "storage_commits", "peer_requests", "peer_messages", "entries_appended"] as const;
+
+/** Replication counters summed over the nodes at `urls`. */
+async function workTotals(urls: readonly string[]): Promise<Record<string, number>> {
+  const totals: Record<string, number> = Object.fromEntries(WORK_COUNTERS.map((name) => [name, 0]));
+  for (const url of urls) {
+    const raft = ((await (await fetch(`${url}/metrics`)).json()) as { raft: Record<string, number> }).raft;
+    for (const name of WORK_COUNTERS) totals[name]! += raft[name] ?? 0;
+  }
+  return totals;
 }
 
 /** Clock ticks per second of /proc/PID/stat times (USER_HZ; 100 on every Linux build that matters). */
@@ -70,8 +85,9 @@ interface LoadRequest {
   headers?: Record<string, string>;
 }
 
-async function load(urls: string[], request: LoadRequest, pids: readonly number[]): Promise<Figures> {
+async function load(urls: string[], request: LoadRequest, pids: readonly number[], workUrls?: readonly string[]): Promise<Figures> {
   let counter = 0;
+  const workBefore = workUrls === undefined ? undefined : await workTotals(workUrls);
   const cpuBefore = await cpuUs(pids);
   const result = await autocannon({
     // autocannon spreads connections over several URLs round-robin; its types only declare one.
@@ -88,7 +104,12 @@ async function load(urls: string[], request: LoadRequest, pids: readonly number[
     }],
   });
   const cpuAfter = await cpuUs(pids);
+  const workAfter = workUrls === undefined ? undefined : await workTotals(workUrls);
+  const requests = Math.max(1, result.requests.total);
+  const workPerRequest = workBefore === undefined || workAfter === undefined ? undefined
+    : Object.fromEntries(WORK_COUNTERS.map((name) => [name, (workAfter[name]! - workBefore[name]!) / requests]));
   return {
+    workPerRequest,
     requestsPerSecond: Math.round(result.requests.average),
     p50Ms: result.latency.p50,
     p99Ms: result.latency.p99,
@@ -111,8 +132,8 @@ async function benchScribe(): Promise<Record<string, Figures>> {
     const urls = cluster.ids.map((id) => cluster.url(id, ""));
     const pids = cluster.ids.map((id) => cluster.pid(id)!);
     const put = (prefix: string): LoadRequest => ({ method: "PUT", path: (n) => `/v1/kv/${prefix}-${n}`, body: () => VALUE });
-    const writesAll = await load(urls, put("all"), pids);
-    const writesLeader = await load([cluster.url(leaderId, "")], put("lead"), pids);
+    const writesAll = await load(urls, put("all"), pids, urls);
+    const writesLeader = await load([cluster.url(leaderId, "")], put("lead"), pids, urls);
     const written = Math.max(1, writesLeader.requestsPerSecond * SECONDS);
     const readsAll = await load(urls, { method: "GET", path: (n) => `/v1/kv/lead-${(n * 7919) % written}` }, pids);
     return { writesAll, writesLeader, readsAll };
@@ -186,6 +207,13 @@ try {
   if (etcd !== undefined) {
     console.log(row("etcd put (JSON gateway), all nodes", etcd.writesAll!));
     console.log(row("etcd linearizable range, all nodes", etcd.readsAll!));
+  }
+  console.log("\nScribe replication work per write, summed over the 3 nodes (from /metrics):");
+  console.log(`| load | ${WORK_COUNTERS.join(" | ")} |`);
+  console.log(`|---|${WORK_COUNTERS.map(() => "---:").join("|")}|`);
+  for (const [name, figures] of [["PUT round-robin", scribe.writesAll!], ["PUT leader only", scribe.writesLeader!]] as const) {
+    const work = figures.workPerRequest ?? {};
+    console.log(`| ${name} | ${WORK_COUNTERS.map((counter) => (work[counter] ?? 0).toFixed(2)).join(" | ")} |`);
   }
 } finally {
   await rm(dir, { recursive: true, force: true });

@@ -4,7 +4,7 @@
  * Routes are the registered patterns, never raw paths, so the number of
  * series is bounded by the route table.
  */
-import { type SnapshotStatus } from "../node/index.ts";
+import { type ReplicationCounters, type SnapshotStatus } from "../node/index.ts";
 
 /** Latency histogram bucket upper bounds in seconds. */
 export const LATENCY_BUCKETS_SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -29,6 +29,8 @@ export interface Gauges {
   healthy: boolean;
   /** Cluster nodes: snapshots and log compaction. */
   snapshot?: SnapshotStatus;
+  /** Cluster nodes: Raft rounds, storage commits and peer requests. */
+  replication?: ReplicationCounters;
 }
 
 export class Metrics {
@@ -81,6 +83,10 @@ export class Metrics {
           snapshot_index: gauges.snapshot.index, log_first_index: gauges.snapshot.logFirstIndex, snapshots_created: gauges.snapshot.created,
           snapshots_sent: gauges.snapshot.sent, snapshots_installed: gauges.snapshot.installed, snapshot_install_failures: gauges.snapshot.installFailures,
         }),
+        ...(gauges.replication === undefined ? {} : {
+          readies: gauges.replication.readies, storage_commits: gauges.replication.storageCommits, entries_appended: gauges.replication.entriesAppended,
+          peer_requests: gauges.replication.peerRequests, peer_messages: gauges.replication.peerMessages, forwarded_writes: gauges.replication.forwardedWrites,
+        }),
       },
       status: gauges.healthy ? "ok" : "unavailable",
     };
@@ -109,6 +115,7 @@ export class Metrics {
       lines.push(`scribe_http_request_duration_seconds_count{${labels}} ${histogram.count}`);
     }
     const gauge = (name: string, help: string, value: number) => lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`, `${name} ${value}`);
+    const counter = (name: string, help: string, value: number) => lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`, `${name} ${value}`);
     gauge("scribe_ledger_entries", "Entries in the ledger (= Merkle tree size).", gauges.treeSize);
     gauge("scribe_merkle_tree_size", "Leaves in the Merkle tree.", gauges.treeSize);
     gauge("scribe_storage_bytes", "Bytes used by the storage adapter.", gauges.storageBytes);
@@ -122,12 +129,20 @@ export class Metrics {
       gauge("scribe_raft_snapshot_index", "Raft index of the snapshot this node would send.", snapshot.index);
       gauge("scribe_raft_log_first_index", "First Raft index still in the log (the rest is compacted).", snapshot.logFirstIndex);
       gauge("scribe_raft_snapshot_installing", "1 while a snapshot from the leader is being installed.", snapshot.installing ? 1 : 0);
-      const counter = (name: string, help: string, value: number) => lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`, `${name} ${value}`);
       counter("scribe_raft_snapshots_created_total", "Snapshots taken of local state.", snapshot.created);
       counter("scribe_raft_snapshots_sent_total", "Snapshot messages delivered to followers.", snapshot.sent);
       counter("scribe_raft_snapshots_installed_total", "Snapshots from the leader installed here.", snapshot.installed);
       counter("scribe_raft_snapshot_install_failures_total", "Failed attempts to pull a snapshot's entries (each retried).", snapshot.installFailures);
       counter("scribe_raft_entries_streams_served_total", "Entries streams served to installing nodes.", snapshot.streamsServed);
+    }
+    if (gauges.replication !== undefined) {
+      const replication = gauges.replication;
+      counter("scribe_raft_readies_total", "Raft Ready states handled (one round each).", replication.readies);
+      counter("scribe_raft_storage_commits_total", "Durable storage commits made by the Raft loop.", replication.storageCommits);
+      counter("scribe_raft_entries_appended_total", "Raft entries appended to this node's log.", replication.entriesAppended);
+      counter("scribe_raft_peer_requests_total", "Peer requests (Raft messages and forwarded writes) sent.", replication.peerRequests);
+      counter("scribe_raft_peer_messages_total", "Raft messages sent to peers.", replication.peerMessages);
+      counter("scribe_raft_forwarded_writes_total", "Client writes forwarded to the leader.", replication.forwardedWrites);
     }
     gauge("scribe_uptime_seconds", "Seconds since the process started.", Math.round((Date.now() - this.startedAtMs) / 1000));
     for (const operation of ["get", "put", "delete", "batch"] as const) {

@@ -69,6 +69,7 @@ async function gauges(api: ApiContext): Promise<Gauges> {
     writeQueueDepth: api.queueDepth(),
     healthy: api.node.unhealthyReason() === undefined,
     snapshot: status.snapshot,
+    replication: status.replication,
   };
 }
 
@@ -92,6 +93,7 @@ export function registerOpsRoutes(app: Hono, api: ApiContext): void {
       nodeId: status.nodeId, role: status.role, term: status.term, leaderId: status.leaderId ?? null,
       leaderAddress: status.leaderAddress ?? null, commitIndex: status.commitIndex, appliedIndex: status.appliedIndex,
       treeSize: status.treeSize, members: status.members, ...(status.snapshot === undefined ? {} : { snapshot: status.snapshot }),
+      ...(status.replication === undefined ? {} : { replication: status.replication }),
     });
   };
   app.get("/cluster/status", clusterStatus);

@@ -58,6 +58,26 @@ export interface SnapshotStatus {
   lastInstallError?: string;
 }
 
+/**
+ * Replication work counters of a cluster node, for metrics: how many Raft
+ * rounds (Readies), durable storage commits and peer requests the writes
+ * took. Divided by the writes served they show how well rounds batch.
+ */
+export interface ReplicationCounters {
+  /** Ready states handled (one Raft round each). */
+  readies: number;
+  /** Durable storage commits made by the Ready loop. */
+  storageCommits: number;
+  /** Raft entries appended to this node's log. */
+  entriesAppended: number;
+  /** Peer requests (POSTs of messages and forwarded writes) sent. */
+  peerRequests: number;
+  /** Raft messages sent to peers. */
+  peerMessages: number;
+  /** Client writes this node forwarded to the leader. */
+  forwardedWrites: number;
+}
+
 /** What `/cluster/status` reports. */
 export interface NodeStatus {
   nodeId: string;
@@ -72,6 +92,8 @@ export interface NodeStatus {
   members: MemberStatus[];
   /** Cluster nodes only. */
   snapshot?: SnapshotStatus;
+  /** Cluster nodes only. */
+  replication?: ReplicationCounters;
 }
 
 /** A member to add: its id and where it is reached. */

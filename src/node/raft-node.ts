@@ -180,6 +180,8 @@ export class RaftNode implements LedgerNode, PeerHandler {
   });
   #closed = false;
   #failure: unknown;
+  /** Ready loop work, for {@link ReplicationCounters}. */
+  readonly #work = { readies: 0, storageCommits: 0, entriesAppended: 0 };
 
   private constructor(options: RaftNodeOptions) {
     this.#options = options;
@@ -279,7 +281,10 @@ export class RaftNode implements LedgerNode, PeerHandler {
       await this.#finishInstall();
       return;
     }
-    await this.#handleReady(this.#raw.ready());
+    const ready = this.#raw.ready();
+    this.#work.readies++;
+    this.#work.entriesAppended += ready.entries.length;
+    await this.#handleReady(ready);
     if (!this.#stopped()) await this.#snapshots.maybeCompact(this.#appliedIndex, this.#membership);
   }
 
@@ -359,7 +364,7 @@ export class RaftNode implements LedgerNode, PeerHandler {
     // Early entries are in this node's durable log and committed: answer their clients now, not after the
     // commit of their ledger rows (a restart would replay them from the log).
     this.#answer(applied);
-    if (ops.length > 0) await this.#options.storage.commit(ops);
+    if (ops.length > 0) await this.#commit(ops);
     log.markPersisted(ready.entries, ready.hardState);
     if (!sendEarly) this.#options.transport.send(ready.messages);
     this.#finishApply(applied);
@@ -367,11 +372,17 @@ export class RaftNode implements LedgerNode, PeerHandler {
       const lateOps: BatchOp[] = [];
       const lateApplied = await this.#prepareApply(late, lateOps);
       this.#answer(lateApplied);
-      if (lateOps.length > 0) await this.#options.storage.commit(lateOps);
+      if (lateOps.length > 0) await this.#commit(lateOps);
       this.#finishApply(lateApplied);
     }
     this.#afterSend(ready);
     this.#raw.advance(ready);
+  }
+
+  /** One durable storage commit of the Ready loop. */
+  #commit(ops: BatchOp[]): Promise<void> {
+    this.#work.storageCommits++;
+    return this.#options.storage.commit(ops);
   }
 
   /**
@@ -952,6 +963,7 @@ export class RaftNode implements LedgerNode, PeerHandler {
 
   status(): NodeStatus {
     const raft = this.#raw.status();
+    const peer = this.#options.transport.counters();
     const self = this.#options.nodeId;
     const learner = this.#membership.confState.learners.includes(self);
     const role = this.#removed ? "removed"
@@ -967,6 +979,7 @@ export class RaftNode implements LedgerNode, PeerHandler {
       treeSize: this.ledger.treeSize,
       members: this.#memberStatuses(),
       snapshot: this.#snapshots.status(),
+      replication: { ...this.#work, peerRequests: peer.requests, peerMessages: peer.messages, forwardedWrites: peer.forwardedWrites },
     };
   }
 

@@ -116,6 +116,7 @@ export class HttpTransport {
   readonly #peers = new Map<NodeId, PeerQueue>();
   #events: TransportEvents | undefined;
   #closed = false;
+  readonly #counters = { requests: 0, messages: 0, forwardedWrites: 0 };
 
   constructor(options: HttpTransportOptions) {
     this.#options = options;
@@ -187,6 +188,9 @@ export class HttpTransport {
   /** One POST of `messages` and `writes`; whether the peer took it. Settles every entry of `writes`. */
   async #postBatch(peer: PeerQueue, messages: readonly Message[], writes: readonly QueuedWrites[]): Promise<boolean> {
     const forwarded = writes.flatMap((queued) => queued.writes);
+    this.#counters.requests++;
+    this.#counters.messages += messages.length;
+    this.#counters.forwardedWrites += forwarded.length;
     try {
       const response = await this.#post(peer.url + RAFT_PATHS.messages, encodePeerBatch(messages, forwarded), this.#options.requestTimeoutMs);
       if (response.status === 410) this.#events?.onRemoved(peer.id);
@@ -249,6 +253,11 @@ export class HttpTransport {
       throw new Error(`peer ${address} answered ${response.status} to an entries stream: ${text.slice(0, 200)}`);
     }
     return response.body;
+  }
+
+  /** Message POSTs sent, the Raft messages and forwarded writes they carried (since start). */
+  counters(): { requests: number; messages: number; forwardedWrites: number } {
+    return { ...this.#counters };
   }
 
   /** Time of the last successful exchange with `peer`, or -Infinity. */

@@ -122,6 +122,28 @@ describe("in-process 3-node cluster", () => {
     expect(new Set(notes).size).toBe(1);
   });
 
+
+  test("replication counters count the rounds, commits and peer requests writes took", async () => {
+    const before = await Promise.all(members.map(async (m) => (await (await m.server!.app.request("/cluster/status")).json()).replication));
+    const elected = await leader();
+    const follower = members.find((m) => m.id !== elected.id)!;
+    for (let i = 0; i < 5; i++) expect((await put(follower, `counted-${i}`, "x")).status).toBe(201);
+    const after = await Promise.all(members.map(async (m) => (await (await m.server!.app.request("/cluster/status")).json()).replication));
+    const grew = (name: string, i: number) => after[i][name] - before[i][name];
+    for (let i = 0; i < members.length; i++) {
+      expect(grew("readies", i)).toBeGreaterThan(0);
+      expect(grew("storageCommits", i)).toBeGreaterThan(0);
+      expect(grew("entriesAppended", i)).toBeGreaterThan(0);
+    }
+    const followerAt = members.indexOf(follower);
+    expect(grew("forwardedWrites", followerAt)).toBe(5);
+    expect(grew("peerRequests", followerAt)).toBeGreaterThan(0);
+    expect(grew("peerMessages", members.indexOf(elected))).toBeGreaterThan(0);
+    const text = await (await follower.server!.app.request("/metrics/prometheus")).text();
+    const forwarded = Number(/^scribe_raft_forwarded_writes_total (\d+)$/m.exec(text)?.[1]);
+    expect(forwarded).toBeGreaterThanOrEqual(after[followerAt].forwardedWrites);
+    expect(text).toMatch(/^scribe_raft_readies_total \d+$/m);
+  });
   test("a follower answers a forwarded precondition failure with the leader's status", async () => {
     const elected = await leader();
     const follower = members.find((m) => m.id !== elected.id)!;

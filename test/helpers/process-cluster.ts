@@ -36,6 +36,8 @@ export interface TestClusterOptions {
   storage?: string;
   /** Runtime flags put before `run` in every member's command line (e.g. `--cpu-prof-md`). */
   runtimeArgs?: string[];
+  /** The whole command that runs a member, instead of `bun [runtimeArgs] run src/main.ts` (e.g. `node dist/node/main.js`). */
+  command?: string[];
 }
 
 /** What `/cluster/status` reports (the fields tests use). */
@@ -74,12 +76,12 @@ export class TestCluster {
   readonly proxy: FaultProxy | undefined;
   readonly #members = new Map<number, Member>();
   readonly #unexpectedExits: UnexpectedExit[] = [];
-  readonly #runtimeArgs: string[];
+  readonly #command: string[];
 
-  private constructor(dir: string, proxy: FaultProxy | undefined, runtimeArgs: string[]) {
+  private constructor(dir: string, proxy: FaultProxy | undefined, command: string[]) {
     this.dir = dir;
     this.proxy = proxy;
-    this.#runtimeArgs = runtimeArgs;
+    this.#command = command;
   }
 
   /** Write the configs and start every member (in parallel); does not wait for a leader. */
@@ -87,7 +89,7 @@ export class TestCluster {
     const ids = Array.from({ length: options.size ?? 3 }, (_, i) => i + 1);
     const dir = await mkdtemp(join(tmpdir(), "scribe-cluster-"));
     const proxy = options.proxy === true ? await FaultProxy.open({ nodeIds: ids }) : undefined;
-    const cluster = new TestCluster(dir, proxy, options.runtimeArgs ?? []);
+    const cluster = new TestCluster(dir, proxy, options.command ?? [process.execPath, ...options.runtimeArgs ?? [], "run", "src/main.ts"]);
     try {
       await cluster.#writeConfigs(ids, options);
       await Promise.all(ids.map((id) => cluster.#launch(cluster.#member(id))));
@@ -127,7 +129,7 @@ export class TestCluster {
   }
 
   async #launch(member: Member): Promise<void> {
-    const node = await startNode(["--config", member.configPath], { command: [process.execPath, ...this.#runtimeArgs, "run", "src/main.ts"] });
+    const node = await startNode(["--config", member.configPath], { command: this.#command });
     member.process = node;
     member.paused = false;
     member.outputs.push(node.output);
