@@ -4,7 +4,8 @@
  * plain HTTP/1.1, node:http2 with allowHTTP1 behind TLS, so ALPN decides
  * between h2 and http/1.1) answers 1 KiB POST bodies with the protocol
  * version it saw; the same client script then runs under Bun, Deno and
- * Node with global fetch and with node:http(s) plus a keep-alive Agent, in
+ * Node with global fetch, with node:http(s) plus a keep-alive Agent and with
+ * the repo's socket client (adapters/runtime/peer-socket.ts, plain http), in
  * sequence (one request at a time, as a Raft heartbeat/append round trip
  * is) and with 16 requests in flight. Prints a table; never fails on speed.
  * The TLS part needs `openssl` on PATH (skipped, saying so, without it).
@@ -51,6 +52,10 @@ const body = new Uint8Array(bodyBytes).fill(7);
 let send;
 if (client === "fetch") {
   send = async () => { const r = await fetch(url, { method: "POST", body, headers: { "content-type": "application/cbor" } }); return r.text(); };
+} else if (client === "socket") {
+  const { socketPeerFetch } = await import(process.env.PEER_SOCKET_MODULE);
+  const peerFetch = socketPeerFetch({ responseBytesMax: 1 << 20, fallback: () => Promise.reject(new Error("https is not spoken")) });
+  send = async () => (await peerFetch(url, { method: "POST", body, headers: { "content-type": "application/cbor" } })).text();
 } else {
   const tls = url.startsWith("https:");
   const mod = tls ? await import("node:https") : await import("node:http");
@@ -65,13 +70,16 @@ if (client === "fetch") {
 const version = await send();
 for (let i = 0; i < 100; i++) await send();
 let t = performance.now();
+const cpu = process.cpuUsage();
 for (let i = 0; i < requests; i++) await send();
 const sequential = requests / ((performance.now() - t) / 1000);
+const used = process.cpuUsage(cpu);
+const cpuUs = (used.user + used.system) / requests;
 t = performance.now();
 let next = 0;
 await Promise.all(Array.from({ length: inFlight }, async () => { while (next++ < requests) await send(); }));
 const parallel = requests / ((performance.now() - t) / 1000);
-console.log(JSON.stringify({ sequential, parallel, version }));
+console.log(JSON.stringify({ sequential, parallel, version, cpuUs }));
 `;
 
 interface Runtime {
@@ -96,19 +104,23 @@ function runClient(runtime: Runtime, client: string, url: string, certFile?: str
   const env = {
     ...process.env,
     PEER_BENCH_ARGS: JSON.stringify([client, url, REQUESTS, IN_FLIGHT, BODY_BYTES]),
+    PEER_SOCKET_MODULE: socketModule,
     ...(certFile ? { NODE_EXTRA_CA_CERTS: certFile, CERT_FILE: certFile } : {}),
   };
   const { cmd, args, env: childEnv } = runtime.command(env, CLIENT);
   const result = spawnSync(cmd, args, { env: childEnv, encoding: "utf8", timeout: 300_000 });
   const line = result.stdout.trim().split("\n").pop() ?? "";
   try {
-    return JSON.parse(line) as { sequential: number; parallel: number; version: string };
+    return JSON.parse(line) as { sequential: number; parallel: number; version: string; cpuUs: number };
   } catch {
     return { error: (result.stderr || result.stdout || "no output").trim().split("\n")[0].slice(0, 80) };
   }
 }
 
 const dir = await mkdtemp(join(tmpdir(), "peer-bench-"));
+// The repo's socket client, bundled to plain JS so Node imports it too.
+const socketModule = join(dir, "peer-socket.js");
+spawnSync(bin("bun"), ["build", join(import.meta.dir, "..", "adapters", "runtime", "peer-socket.ts"), "--target", "node", "--outfile", socketModule], { stdio: "ignore" });
 let certFile: string | undefined;
 const openssl = spawnSync(
   "openssl",
@@ -136,21 +148,21 @@ const ports = await new Promise<{ plain: number; tls: number }>((resolve, reject
 });
 
 console.log(`${BODY_BYTES}-byte POST bodies, ${REQUESTS} requests sequential and with ${IN_FLIGHT} in flight; server: Node ${spawnSync("node", ["--version"], { encoding: "utf8" }).stdout.trim()}`);
-console.log("| runtime | client | transport | negotiated | sequential req/s | 16 in flight req/s |");
-console.log("|---|---|---|---|---:|---:|");
+console.log("| runtime | client | transport | negotiated | sequential req/s | client CPU µs/req (sequential) | 16 in flight req/s |");
+console.log("|---|---|---|---|---:|---:|---:|");
 try {
   for (const runtime of runtimes) {
-    for (const client of ["fetch", "node:http"]) {
+    for (const client of ["fetch", "node:http", "socket"]) {
       const targets: [string, string][] = [["http", `http://127.0.0.1:${ports.plain}/`]];
-      if (certFile) targets.push(["https", `https://127.0.0.1:${ports.tls}/`]);
+      if (certFile && client !== "socket") targets.push(["https", `https://127.0.0.1:${ports.tls}/`]);
       for (const [transport, url] of targets) {
         const figures = runClient(runtime, client, url, certFile);
         const clientName = client === "node:http" && transport === "https" ? "node:https" : client;
         if ("error" in figures) {
-          console.log(`| ${runtime.name} | ${clientName} | ${transport} | error: ${figures.error} | - | - |`);
+          console.log(`| ${runtime.name} | ${clientName} | ${transport} | error: ${figures.error} | - | - | - |`);
         } else {
           const n = (x: number) => Math.round(x).toLocaleString("en-US");
-          console.log(`| ${runtime.name} | ${clientName} | ${transport} | HTTP/${figures.version} | ${n(figures.sequential)} | ${n(figures.parallel)} |`);
+          console.log(`| ${runtime.name} | ${clientName} | ${transport} | HTTP/${figures.version} | ${n(figures.sequential)} | ${n(figures.cpuUs)} | ${n(figures.parallel)} |`);
         }
       }
     }

@@ -1,14 +1,20 @@
 /**
  * The HTTP client peers use for Raft requests (messages, forwarded writes,
- * read index, membership). On Bun and Deno that is the global fetch. On
- * Node the global fetch (undici's spec-complete fetch) costs about 4x the
- * CPU of a plain node:http request on a keep-alive Agent (measured by
- * bench/peer-client.ts: ~460 vs ~125 µs per 1 KiB round trip), and Raft
- * sends thousands of requests a second, so Node gets `nodeHttpPeerFetch`:
- * node:http(s) with keep-alive, the response read whole (capped) into a
- * standard Response. Streams (entries for a catching-up node) keep using the
- * global fetch, which streams.
+ * read index, membership). Raft sends hundreds to thousands of requests a
+ * second, so the per-request cost of the client matters:
+ *
+ * - Plain http on every runtime goes through `socketPeerFetch`
+ *   (peer-socket.ts): HTTP/1.1 written straight to pooled node:net sockets.
+ *   Bun's fetch call blocks its JS thread for 450-600 µs (about 100 µs of
+ *   CPU) per request inside a busy node; Deno's fetch costs more CPU per
+ *   request than the socket client (bench/peer-client.ts); Node's global
+ *   fetch (undici) costs several times node:http.
+ * - https goes to the runtime's fetch on Bun and Deno and to
+ *   `nodeHttpPeerFetch` (node:http(s) on keep-alive agents) on Node.
+ *
+ * Streams (entries for a catching-up node) use the global fetch, which streams.
  */
+import { socketPeerFetch } from "./peer-socket.ts";
 import { runtimeName } from "./storage.ts";
 
 /** A POST of a byte body; what the peer transport needs from fetch. */
@@ -24,7 +30,9 @@ export const PEER_RESPONSE_BYTES_MAX = 64 * 1024 * 1024;
 
 /** The fastest peer client on this runtime. */
 export async function runtimePeerFetch(): Promise<PeerFetch> {
-  return runtimeName() === "node" ? nodeHttpPeerFetch() : (url, init) => fetch(url, init as RequestInit);
+  const globalFetch: PeerFetch = (url, init) => fetch(url, init as RequestInit);
+  const fallback = runtimeName() === "node" ? await nodeHttpPeerFetch() : globalFetch;
+  return socketPeerFetch({ responseBytesMax: PEER_RESPONSE_BYTES_MAX, fallback });
 }
 
 /** node:http(s) requests on keep-alive agents, answered as standard Responses (works on any runtime with node:http). */

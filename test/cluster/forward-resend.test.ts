@@ -6,11 +6,19 @@
  * idempotent methods (PUT, DELETE) when a reused keep-alive connection
  * closes before the response, and a refusal of that re-send would hide a
  * first send the leader may have applied. Peer requests are POSTs, which it
- * does not re-send; this test pins that down for the runtime in use.
+ * does not re-send; this test pins that down for the runtime's fetch and for
+ * the socket client nodes use (adapters/runtime/peer-socket.ts), which never
+ * re-sends anything.
  */
 import { afterEach, expect, test } from "bun:test";
 import { createServer, type Server, type Socket } from "node:net";
-import { HttpTransport } from "../../src/transport/index.ts";
+import { socketPeerFetch } from "../../adapters/runtime/peer-socket.ts";
+import { HttpTransport, type HttpTransportOptions } from "../../src/transport/index.ts";
+
+const clients: Array<[string, HttpTransportOptions["peerFetch"]]> = [
+  ["global fetch", undefined],
+  ["socket client", socketPeerFetch({ responseBytesMax: 1 << 20, fallback: () => Promise.reject(new Error("no https here")) })],
+];
 
 let server: Server | undefined;
 afterEach(() => {
@@ -45,10 +53,10 @@ async function peerDyingOnSecondRequest(close: (socket: Socket) => void): Promis
   return { address: `127.0.0.1:${(server.address() as { port: number }).port}`, requests: () => requests };
 }
 
-for (const [name, close] of [["FIN", (socket: Socket) => socket.end()], ["RST", (socket: Socket) => socket.resetAndDestroy()]] as const) {
-  test(`a peer request that went out on a reused connection is not re-sent when the peer closes it (${name})`, async () => {
+for (const [clientName, peerFetch] of clients) for (const [name, close] of [["FIN", (socket: Socket) => socket.end()], ["RST", (socket: Socket) => socket.resetAndDestroy()]] as const) {
+  test(`${clientName}: a peer request that went out on a reused connection is not re-sent when the peer closes it (${name})`, async () => {
     const peer = await peerDyingOnSecondRequest(close);
-    const transport = new HttpTransport({ peers: new Map([[2, peer.address]]), secret: "s".repeat(16), requestTimeoutMs: 5_000, now: Date.now });
+    const transport = new HttpTransport({ peers: new Map([[2, peer.address]]), secret: "s".repeat(16), requestTimeoutMs: 5_000, now: Date.now, peerFetch });
     // The first reply is not a valid read-index reply; it only puts the connection in the keep-alive pool.
     await transport.readIndex(2, 5_000).catch(() => undefined);
     const error = await transport.forward(2, [{ requestId: "test-1", command: { operations: [{ op: "put", key: "k", value: new Uint8Array([1]), contentType: "application/octet-stream" }] } }])
