@@ -12,7 +12,9 @@
  * runs the Scribe nodes under `bun --cpu-prof-md` and writes one Markdown CPU
  * profile per node into DIR (the nodes are stopped with SIGTERM so they write it).
  *
- *   bun run bench/cluster.ts [--seconds 10] [--connections 64] [--storage sqlite] [--with-etcd | --without-etcd] [--profile DIR]
+ * Each load runs `--warmup` seconds (default 3, not counted) before it is measured.
+ *
+ *   bun run bench/cluster.ts [--seconds 10] [--warmup 3] [--connections 64] [--storage sqlite] [--with-etcd | --without-etcd] [--profile DIR]
  */
 import autocannon from "autocannon";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
@@ -27,11 +29,19 @@ import { freePort } from "../test/helpers/process.ts";
 const { values } = parseArgs({
   args: process.argv.slice(2),
   options: {
-    seconds: { type: "string" }, connections: { type: "string" }, storage: { type: "string" },
+    seconds: { type: "string" }, warmup: { type: "string" }, connections: { type: "string" }, storage: { type: "string" },
     "with-etcd": { type: "boolean" }, "without-etcd": { type: "boolean" }, profile: { type: "string" },
   },
 });
 const SECONDS = Number(values.seconds ?? 10);
+/**
+ * Seconds of the same load run before each measured write load and not
+ * counted: Bun's JIT compiles the hot paths during the first seconds (its
+ * compiler threads took about a third of a cold node's CPU), and etcd gets
+ * the same warm-up.
+ */
+const WARMUP_SECONDS = Number(values.warmup ?? 3);
+const WARMUP_NUMBERS_FROM = 1_000_000_000;
 const CONNECTIONS = Number(values.connections ?? 64);
 const STORAGE = values.storage ?? "sqlite";
 const VALUE = "v".repeat(100);
@@ -87,6 +97,17 @@ interface LoadRequest {
 
 async function load(urls: string[], request: LoadRequest, pids: readonly number[], workUrls?: readonly string[]): Promise<Figures> {
   let counter = 0;
+  if (WARMUP_SECONDS > 0) {
+    await autocannon({
+      url: urls as unknown as string, connections: CONNECTIONS, duration: WARMUP_SECONDS,
+      requests: [{ method: request.method, headers: request.headers, setupRequest: (req) => {
+        // Numbers far above any measured one: warm-up writes never touch a key the measured load writes.
+        const n = WARMUP_NUMBERS_FROM + counter++;
+        return { ...req, path: request.path(n), body: request.body?.(n) };
+      } }],
+    });
+    counter = 0;
+  }
   const workBefore = workUrls === undefined ? undefined : await workTotals(workUrls);
   const cpuBefore = await cpuUs(pids);
   const result = await autocannon({
@@ -198,7 +219,7 @@ try {
   const binary = etcdBinary();
   const etcd = binary === undefined ? undefined : await benchEtcd(binary, dir);
   const runtime = process.versions.bun ? `bun ${process.versions.bun}` : `node ${process.versions.node}`;
-  console.log(`runtime: ${runtime}; 3 nodes; ${CONNECTIONS} connections; ${SECONDS} s each; 100-byte values; storage ${STORAGE}${etcd ? "" : "; etcd: not run (install it with --with-etcd)"}`);
+  console.log(`runtime: ${runtime}; 3 nodes; ${CONNECTIONS} connections; ${SECONDS} s each after ${WARMUP_SECONDS} s warm-up; 100-byte values; storage ${STORAGE}${etcd ? "" : "; etcd: not run (install it with --with-etcd)"}`);
   console.log("| target | req/s | p50 ms | p99 ms | vs etcd | CPU µs/req | errors/non-2xx |");
   console.log("|---|---:|---:|---:|---:|---:|---:|");
   console.log(row("scribe PUT, round-robin to all nodes", scribe.writesAll!, etcd?.writesAll));
