@@ -18,6 +18,7 @@ export {
   TreeSizeError,
 } from "./node.ts";
 export { foldRightToLeft, MerkleFrontier } from "./compact-range.ts";
+export { type Sha256Into, wasmSha256Into } from "./sha256-wasm.ts";
 export {
   consistencyProof,
   consistencyProofNodes,
