@@ -250,7 +250,7 @@ class DenoKvStore implements DenoKvStorage {
     this.#ensureOpen();
     assertRanges(ranges);
     return ranges.map((range) => {
-      const [pair] = this.#index.range(toKeyString(range.start), toKeyString(range.end), 1, true);
+      const pair = this.#index.lastInRange(range.start, toKeyString(range.end));
       return pair === undefined ? undefined : { key: fromKeyString(pair[0]), value: pair[1] };
     });
   }

@@ -9,7 +9,7 @@
  * so a reader never sees half a fold.
  */
 import { type BatchOp } from "../../src/storage/index.ts";
-import { lowerBound, type SortedKeyMap, toKeyString } from "../../src/storage/sorted-map.ts";
+import { keyAtLeast, lowerBound, type SortedKeyMap, toKeyString } from "../../src/storage/sorted-map.ts";
 
 /** One group's changes: value, or null for a delete; keys sorted for range reads. */
 export interface Layer {
@@ -83,6 +83,32 @@ export class LayeredIndex {
       if (change !== null) out.push([topKey, change]);
     }
     return out;
+  }
+
+  /**
+   * The last live pair in [start, end), or undefined: `range(start, end, 1,
+   * true)` without its arrays, and with `start` left as bytes, so a
+   * `lastInRanges` lookup (one per key a write group touches) converts only
+   * `end` to a string. Each loop skips only keys the top layer deletes.
+   */
+  lastInRange(start: Uint8Array, end: string): [string, Uint8Array] | undefined {
+    const base = this.#base;
+    const top = this.#top;
+    let baseKey = base.lastBelow(end);
+    while (baseKey !== undefined && top !== undefined && keyAtLeast(baseKey, start) && top.changes.get(baseKey) === null) baseKey = base.lastBelow(baseKey);
+    if (baseKey !== undefined && !keyAtLeast(baseKey, start)) baseKey = undefined;
+    let topKey: string | undefined;
+    if (top !== undefined) {
+      for (let i = lowerBound(top.keys, end) - 1; i >= 0 && keyAtLeast(top.keys[i]!, start); i--) {
+        if (top.changes.get(top.keys[i]!) !== null) {
+          topKey = top.keys[i]!;
+          break;
+        }
+      }
+    }
+    // On a tie the top layer holds the newer value.
+    if (topKey !== undefined && (baseKey === undefined || topKey >= baseKey)) return [topKey, top!.changes.get(topKey)!];
+    return baseKey === undefined ? undefined : [baseKey, base.get(baseKey)!];
   }
 
   /** Make `layer` (a durable group) visible, folding any previous layer in first. */

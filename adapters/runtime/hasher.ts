@@ -2,11 +2,13 @@
  * The fastest SHA-256 each runtime offers behind the core's `Hasher`
  * interface: Bun.SHA256 on Bun (already the core's default there);
  * node:crypto's one-shot `hash` on Node (`createHash` where it is missing);
- * on Deno, where every typed-array allocation is expensive, @noble/hashes
- * reusing one state and a digest slab (about twice node:crypto there). All
- * produce identical digests (test/unit/hasher.test.ts).
+ * on Deno, where every typed-array allocation is expensive, the core's
+ * SHA-256 compiled to WebAssembly writing into a digest slab
+ * (src/merkle/sha256-wasm.ts; the plain JavaScript one of sha256.ts where
+ * WebAssembly is missing): about twice @noble/hashes there and three times
+ * node:crypto. All produce identical digests (test/unit/hasher.test.ts).
  */
-import { defaultHasher, reusingNobleHasher, type Hasher } from "../../src/merkle/index.ts";
+import { defaultHasher, slabSha256Hasher, type Hasher, wasmSha256Into } from "../../src/merkle/index.ts";
 import { runtimeName } from "./storage.ts";
 
 type NodeCrypto = {
@@ -33,6 +35,6 @@ export async function nodeCryptoHasher(): Promise<Hasher | undefined> {
 export async function runtimeHasher(): Promise<Hasher> {
   const runtime = runtimeName();
   if (runtime === "bun") return defaultHasher;
-  if (runtime === "deno") return reusingNobleHasher();
-  return (await nodeCryptoHasher()) ?? reusingNobleHasher();
+  if (runtime === "deno") return slabSha256Hasher(wasmSha256Into());
+  return (await nodeCryptoHasher()) ?? slabSha256Hasher();
 }

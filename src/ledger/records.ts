@@ -20,7 +20,7 @@
  *   meta/"format"          -> CBOR uint, LEDGER_FORMAT
  */
 import { StorageCorruptionError } from "../storage/index.ts";
-import { integerKey, KeyBuilder, stringKey, Tag } from "../storage/keys.ts";
+import { integerKey, KeyBuilder, keyBytes, stringKey, Tag } from "../storage/keys.ts";
 import { cbor, decodeCbor, EntryDecodeError, entryFromFields, type Entry } from "./entry.ts";
 import { encodeChunkRow, EntryWriter, valueItemBytes } from "./row-writer.ts";
 
@@ -73,7 +73,7 @@ export const FORMAT_KEY: Uint8Array = new KeyBuilder(Tag.meta).string("format").
 export function versionRange(key: string): { start: Uint8Array; end: Uint8Array } {
   const start = stringKey(Tag.version, key);
   // Copied by a loop: a native slice() call costs more than copying a short key.
-  const end = new Uint8Array(start.length);
+  const end = keyBytes(start.length);
   for (let i = 0; i < start.length - 1; i++) end[i] = start[i]!;
   end[end.length - 1] = 0x01;
   return { start, end };

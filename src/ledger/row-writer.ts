@@ -9,6 +9,7 @@
  * must never produce bytes cbor-x would not: the entry bytes are hashed into
  * the Merkle tree.
  */
+import { ByteArena } from "../storage/byte-arena.ts";
 import { cbor, entryFields, EntryOp, type Entry } from "./entry.ts";
 
 const UINT32_LIMIT = 0x1_0000_0000;
@@ -85,10 +86,17 @@ export function valueItemBytes(value: Uint8Array | null | false): number {
  * so the leaf hash input (RFC 9162: SHA-256(0x00 ‖ entry)) is a view of it
  * with no copy. Views are cached per length: creating a typed-array view
  * costs more than hashing a short entry. Everything it hands out is valid
- * until the next `write`; callers copy what they keep.
+ * until the next `write`; callers copy what they keep. Version rows are new
+ * arrays, small ones views of shared arena chunks.
  */
 export class EntryWriter {
   #scratch = new Uint8Array(1024);
+  /**
+   * Version rows are one lifetime class: version rows are never overwritten,
+   * and a store keeps every row it is given (memory, deno-kv) or none (fs-log
+   * and SQLite copy what they keep), so a chunk never stays pinned by a few.
+   */
+  readonly #rows = new ByteArena();
   #leafViews: Array<Uint8Array | undefined> = [];
   #entryViews: Array<Uint8Array | undefined> = [];
 
@@ -148,10 +156,10 @@ export class EntryWriter {
   /**
    * The version row of the entry last written: CBOR array(2) [entry, value]
    * with `value` the inline bytes, null (tombstone) or false (stored apart).
-   * A new array the caller owns.
+   * An array the caller owns (no other row overlaps it).
    */
   versionRow(length: number, value: Uint8Array | null | false): Uint8Array {
-    const row = new Uint8Array(1 + length + valueItemBytes(value));
+    const row = this.#rows.take(1 + length + valueItemBytes(value));
     row[0] = MAJOR_ARRAY | 2;
     row.set(this.entryBytes(length), 1);
     const at = 1 + length;

@@ -3,7 +3,7 @@
  * append frontier, proof generation over stored complete subtrees, and proof
  * verification. Pure: no I/O beyond the injected NodeReader, no clock.
  */
-export { bytesEqual, defaultHasher, EMPTY_ROOT, HASH_BYTES, type Hasher, leafHash, nobleHasher, nodeHash, reusingNobleHasher } from "./hash.ts";
+export { bytesEqual, defaultHasher, EMPTY_ROOT, HASH_BYTES, type Hasher, leafHash, nobleHasher, nodeHash, slabSha256Hasher } from "./hash.ts";
 export {
   assertTreeSize,
   LEVEL_MAX,
@@ -18,6 +18,7 @@ export {
   TreeSizeError,
 } from "./node.ts";
 export { foldRightToLeft, MerkleFrontier } from "./compact-range.ts";
+export { type Sha256Into, wasmSha256Into } from "./sha256-wasm.ts";
 export {
   consistencyProof,
   consistencyProofNodes,

@@ -9,7 +9,16 @@
  *   so "a" < "a\0" < "ab" and no string is a prefix-collision of another.
  */
 
+import { ByteArena } from "./byte-arena.ts";
+
 const encoder = new TextEncoder();
+
+/**
+ * Where the hot-path key builders take their arrays. Keys are one lifetime
+ * class: lookups drop them at once, and every adapter turns a committed key
+ * into its own form (a latin1 string, a SQLite blob), so none keeps the array.
+ */
+const keyArena = new ByteArena();
 
 /** Range tags. Values are fixed once data is written with them; a retired tag is never reused. */
 export const Tag = {
@@ -126,7 +135,8 @@ export class KeyBuilder {
 /**
  * `tag ‖ string(value)`, then `integer` when given: the same bytes as
  * KeyBuilder, built in one exact-size array when `value` is ASCII without NUL
- * (the hot case: one version key per write).
+ * (the hot case: one version key per write). The array is a view of a shared
+ * buffer (see `keyArena`).
  */
 export function stringKey(tag: number, value: string, integer?: number): Uint8Array {
   const length = value.length;
@@ -137,7 +147,7 @@ export function stringKey(tag: number, value: string, integer?: number): Uint8Ar
       return (integer === undefined ? builder : builder.integer(integer)).build();
     }
   }
-  const out = new Uint8Array(1 + length + 2 + (integer === undefined ? 0 : 8));
+  const out = keyArena.take(1 + length + 2 + (integer === undefined ? 0 : 8));
   out[0] = tag;
   for (let i = 0; i < length; i++) out[1 + i] = value.charCodeAt(i);
   // out[1 + length] and out[2 + length] stay 0x00 0x00: the string terminator.
@@ -145,9 +155,9 @@ export function stringKey(tag: number, value: string, integer?: number): Uint8Ar
   return out;
 }
 
-/** `tag ‖ integer ‖ ...` in one exact-size array. */
+/** `tag ‖ integer ‖ ...` in one exact-size array (a view of a shared buffer, like {@link stringKey}'s). */
 export function integerKey(tag: number, first: number, second?: number): Uint8Array {
-  const out = new Uint8Array(second === undefined ? 9 : 17);
+  const out = keyArena.take(second === undefined ? 9 : 17);
   out[0] = tag;
   writeKeyInteger(out, 1, first);
   if (second !== undefined) writeKeyInteger(out, 9, second);
@@ -167,6 +177,11 @@ function writeKeyInteger(out: Uint8Array, offset: number, value: number): void {
   out[offset + 5] = (low >>> 16) & 0xff;
   out[offset + 6] = (low >>> 8) & 0xff;
   out[offset + 7] = low & 0xff;
+}
+
+/** A zero-filled array for a key of `length` bytes, from the same shared buffers as {@link stringKey}'s. */
+export function keyBytes(length: number): Uint8Array {
+  return keyArena.take(length);
 }
 
 /** Read an 8-byte big-endian integer at `offset`. */

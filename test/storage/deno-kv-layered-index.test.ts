@@ -1,7 +1,7 @@
 /**
  * The Deno KV adapter's layered in-memory index (adapters/deno-kv/layered-index.ts)
  * against a plain model: after every publish and every fold, get and range
- * (limit, reverse, open and closed bounds) answer exactly as a sorted map of
+ * (limit, reverse, open and closed bounds) and lastInRange answer exactly as a sorted map of
  * the durable state would. Seeded; the seed is in the test name.
  */
 import { describe, expect, test } from "bun:test";
@@ -31,6 +31,9 @@ function checkAgainstModel(index: LayeredIndex, model: Map<string, Uint8Array>, 
     const limit = 1 + Math.floor(random() * 6);
     const reverse = random() < 0.5;
     expect(index.range(start, end, limit, reverse)).toEqual(modelRange(model, start, end, limit, reverse));
+    const lastStart = randomKey(random);
+    const lastEnd = toKeyString(randomKey(random));
+    expect(index.lastInRange(lastStart, lastEnd)).toEqual(modelRange(model, toKeyString(lastStart), lastEnd, 1, true)[0]);
     const key = toKeyString(randomKey(random));
     expect(index.get(key)).toEqual(model.get(key));
   }
