@@ -37,7 +37,7 @@ import {
   decodeConfChange, NONE, ProposalDroppedError, RawNode, seededRandom, type ConfChange, type Entry, type Message, type NodeId, type Ready,
 } from "../raft/index.ts";
 import {
-  FORWARDED_COMMANDS_MAX, PeerRequestError, REQUEST_ID_CHARS_MAX, WireFormatError, type EntriesRequest, type ForwardAck, type ForwardedWrite, type HttpTransport,
+  FORWARDED_COMMANDS_MAX, PeerRequestError, REPLY_SLOTS_MAX, REPLY_WAIT_MS, REQUEST_ID_CHARS_MAX, WireFormatError, type EntriesRequest, type ForwardAck, type ForwardedWrite, type HttpTransport,
   type MemberInfo, type MembershipReply, type MembershipRequest, type PeerHandler, type ReadIndexReply,
 } from "../transport/index.ts";
 import { DEFAULT_WRITE_QUEUE_LIMITS, type WriteQueueLimits } from "./local-node.ts";
@@ -55,6 +55,7 @@ import { isIdempotencyKey, type IdempotencyRecords } from "./raft-idempotency.ts
 import { ReadyLoop } from "./ready-loop.ts";
 import { prepareIdempotent, remoteError } from "./idempotent-apply.ts";
 import { afterThisTurn, cancelTurn, thisTurnDone, type TurnHandle } from "./next-turn.ts";
+import { ANSWERED_TYPES, ReplySlots } from "./reply-slots.ts";
 
 /** Options of {@link RaftNode}. */
 export interface RaftNodeOptions {
@@ -177,7 +178,11 @@ export class RaftNode implements LedgerNode, PeerHandler {
     step: () => this.#step(),
     stopped: () => this.#stopped(),
     onError: (error) => this.#fail(error),
+    // No Ready is coming: POSTs waiting for answers get none (later answers go by POST).
+    onIdle: () => this.#replySlots.closeAll(),
   });
+  /** Peer POSTs waiting for this node's answers (see reply-slots.ts). */
+  readonly #replySlots = new ReplySlots(REPLY_WAIT_MS, REPLY_SLOTS_MAX);
   #closed = false;
   #failure: unknown;
   /** Ready loop work, for {@link ReplicationCounters}. */
@@ -214,6 +219,7 @@ export class RaftNode implements LedgerNode, PeerHandler {
         this.#kick();
       },
       onRemoved: () => this.#markRemoved(),
+      onReplies: (from, messages) => this.#stepReplies(from, messages),
     });
   }
 
@@ -303,7 +309,7 @@ export class RaftNode implements LedgerNode, PeerHandler {
     log.markPersisted(ready.entries, ready.hardState);
     await this.#finishInstall();
     if (this.#stopped()) return;
-    this.#options.transport.send(ready.messages);
+    this.#send(ready.messages);
     this.#afterSend(ready);
     this.#raw.advance(ready);
   }
@@ -329,6 +335,11 @@ export class RaftNode implements LedgerNode, PeerHandler {
     return [...sources];
   }
 
+  /** Send the current Ready's messages: answers to a waiting peer POST go in its response, the rest by POST. */
+  #send(messages: readonly Message[]): void {
+    this.#options.transport.send(this.#replySlots.divert(messages, this.#work.readies));
+  }
+
   /** Read states and a lost leadership, once a Ready's messages are sent. */
   #afterSend(ready: Ready): void {
     if (ready.softState !== undefined && ready.softState.role !== "leader") {
@@ -352,7 +363,7 @@ export class RaftNode implements LedgerNode, PeerHandler {
     const persisted = log.initialState().hardState;
     const sendEarly = this.#raw.role === "leader"
       && (ready.hardState === undefined || (ready.hardState.term === persisted.term && ready.hardState.vote === persisted.vote));
-    if (sendEarly) this.#options.transport.send(ready.messages);
+    if (sendEarly) this.#send(ready.messages);
     // Committed entries already durable here were durable on a quorum: apply them in the same storage commit
     // as this Ready's log writes. Any others (a single voter, or an entry this Ready rewrites) apply after it.
     const firstNew = ready.entries[0]?.index ?? Infinity;
@@ -366,7 +377,7 @@ export class RaftNode implements LedgerNode, PeerHandler {
     this.#answer(applied);
     if (ops.length > 0) await this.#commit(ops);
     log.markPersisted(ready.entries, ready.hardState);
-    if (!sendEarly) this.#options.transport.send(ready.messages);
+    if (!sendEarly) this.#send(ready.messages);
     this.#finishApply(applied);
     if (late.length > 0) {
       const lateOps: BatchOp[] = [];
@@ -879,7 +890,7 @@ export class RaftNode implements LedgerNode, PeerHandler {
    * up from a snapshot older than the sender's admission): its address is taken from the request so this node
    * can answer. A snapshot's data is checked here, before the core sees it.
    */
-  receive(messages: Message[], senderAddress: string | undefined): void {
+  receive(messages: Message[], senderAddress: string | undefined): Promise<Message[]> | undefined {
     if (this.#stopped()) throw new PeerRequestError(503, "node is stopping");
     for (const message of messages) {
       if (message.to !== this.#options.nodeId) throw new PeerRequestError(400, `message for node ${message.to} sent to node ${this.#options.nodeId}`);
@@ -903,6 +914,23 @@ export class RaftNode implements LedgerNode, PeerHandler {
         this.#learnedRoutes.delete(id);
       }
       this.#options.transport.setPeers(this.#peerAddresses());
+    }
+    const readyBefore = this.#work.readies;
+    for (const message of messages) this.#raw.step(message);
+    const answers = from !== undefined && messages.some((message) => ANSWERED_TYPES.has(message.type)) ? this.#replySlots.open(from, readyBefore) : undefined;
+    this.#kick();
+    // No Ready started: these messages called for nothing after all (e.g. from an old term).
+    if (answers !== undefined && !this.#loop.running) this.#replySlots.closeAll();
+    return answers;
+  }
+
+  /** Raft messages a peer sent back in a POST's response: checked like received ones, then stepped. */
+  #stepReplies(from: NodeId, messages: Message[]): void {
+    if (this.#stopped()) return;
+    const self = this.#options.nodeId;
+    if (this.#membership.removed.has(from) || messages.some((message) => message.to !== self || message.from !== from || message.snapshot !== undefined)) {
+      console.warn(`raft: node ${self} dropped ${messages.length} replies from node ${from}: not all from it, for this node, without snapshots`);
+      return;
     }
     for (const message of messages) this.#raw.step(message);
     this.#kick();
@@ -1028,6 +1056,7 @@ export class RaftNode implements LedgerNode, PeerHandler {
     }
     this.#proposalQueue = [];
     await this.#loop.idle();
+    this.#replySlots.closeAll();
     for (const requestId of [...this.#pending.keys()]) this.#rejectPending(requestId, refusal);
     this.#options.transport.close();
     await this.#options.storage.close();

@@ -17,6 +17,8 @@ export interface ReadyLoopOptions {
   stopped: () => boolean;
   /** A step threw: the loop stops; the caller fail-stops the node. */
   onError: (error: unknown) => void;
+  /** The loop ended (no work left, stopped or failed); called right after it stops running. */
+  onIdle?: () => void;
 }
 
 export class ReadyLoop {
@@ -43,6 +45,7 @@ export class ReadyLoop {
     } finally {
       // Synchronously after the last hasWork() check: no kick can slip in between.
       this.#running = false;
+      this.#options.onIdle?.();
     }
   }
 

@@ -89,10 +89,14 @@ export interface PeerBatch {
 
 /** Encode one POST's body: [[message, ...], [forwarded write, ...]] (see encodeForwardRequest for the writes). */
 export function encodePeerBatch(messages: readonly Message[], writes: readonly ForwardedWrite[]): Uint8Array {
-  return cbor.encode([messages.map((m) => [
+  return cbor.encode([messagesToWire(messages), writes.map(forwardedWriteToWire)]);
+}
+
+function messagesToWire(messages: readonly Message[]): unknown[] {
+  return messages.map((m) => [
     MESSAGE_TYPES.indexOf(m.type), u(m.from), u(m.to), u(m.term), u(m.logTerm), u(m.index), m.entries.map(entryToWire),
     u(m.commit), m.reject, u(m.rejectHint), m.snapshot === undefined ? null : snapshotToWire(m.snapshot), m.context ?? null,
-  ]), writes.map(forwardedWriteToWire)]);
+  ]);
 }
 
 /** Decode and validate one POST's messages and forwarded writes. */
@@ -235,15 +239,25 @@ function forwardAckFromWire(raw: unknown): ForwardAck {
   return { kind: "notLeader", leaderId: raw[1] };
 }
 
-/** The leader's answers to the forwarded writes of one POST, one per write in order. */
-export function encodeForwardAcks(acks: readonly ForwardAck[]): Uint8Array {
-  return cbor.encode(acks.map(forwardAckToWire));
+/** What a peer answers to a messages POST: its acks of the forwarded writes, and its Raft replies to the sender. */
+export interface PeerReply {
+  /** One per forwarded write of the POST, in order. */
+  acks: ForwardAck[];
+  /** Raft messages for the sender, from the receiver's first Ready after it stepped the POST's messages. */
+  messages: Message[];
 }
 
-export function decodeForwardAcks(bytes: Uint8Array, count: number): ForwardAck[] {
+/** Encode a peer's answer to a messages POST: [[ack, ...], [message, ...]]. */
+export function encodePeerReply(reply: { acks: readonly ForwardAck[]; messages: readonly Message[] }): Uint8Array {
+  return cbor.encode([reply.acks.map(forwardAckToWire), messagesToWire(reply.messages)]);
+}
+
+/** Decode and validate a peer's answer to a POST that forwarded `ackCount` writes. */
+export function decodePeerReply(bytes: Uint8Array, ackCount: number): PeerReply {
   const raw = decodeWire(bytes);
-  check(Array.isArray(raw) && raw.length === count, "forward acks");
-  return raw.map(forwardAckFromWire);
+  check(Array.isArray(raw) && raw.length === 2 && Array.isArray(raw[0]) && Array.isArray(raw[1]), "peer reply");
+  check(raw[0].length === ackCount, "forward acks");
+  return { acks: raw[0].map(forwardAckFromWire), messages: messagesFromWire(raw[1]) };
 }
 
 /** The leader's answer to a read-index request: the index to wait for, or who leads. */

@@ -10,6 +10,13 @@
  * Writes a follower forwards to the leader ride in the same POSTs (one
  * request per round trip carries both the follower's Raft answers and its
  * clients' writes); the reply then carries one ack per write.
+ *
+ * A POST whose messages call for an answer (appends, heartbeats, votes)
+ * gets the receiver's Raft answers in its response: the receiver holds the
+ * response until its next Ready has been persisted (at most
+ * REPLY_WAIT_MS) and puts that Ready's messages for the sender in it,
+ * instead of POSTing them back. One round trip then carries an append and
+ * its acknowledgement, halving the requests (and their wake-ups) per round.
  * A snapshot message travels in a POST of its own, and its delivery is
  * reported (the core must hear how a snapshot send ended). Every request
  * names the sender's Raft address in a header, so a node whose member book
@@ -23,8 +30,8 @@ import { defaultHasher } from "../merkle/index.ts";
 import { type Message, type NodeId } from "../raft/index.ts";
 import { cbor } from "../ledger/entry.ts";
 import {
-  decodeEntriesRequest, decodeForwardAcks, decodeMembershipReply, decodeMembershipRequest, decodePeerBatch, decodeReadIndexReply,
-  encodeEntriesRequest, encodeForwardAcks, encodeMembershipReply, encodeMembershipRequest, encodePeerBatch, encodeReadIndexReply,
+  decodeEntriesRequest, decodeMembershipReply, decodeMembershipRequest, decodePeerBatch, decodePeerReply, decodeReadIndexReply,
+  encodeEntriesRequest, encodeMembershipReply, encodeMembershipRequest, encodePeerBatch, encodePeerReply, encodeReadIndexReply,
   FORWARDED_COMMANDS_MAX, MESSAGES_PER_BATCH_MAX, WireFormatError, type EntriesRequest, type ForwardAck, type ForwardedWrite,
   type MembershipReply, type MembershipRequest, type ReadIndexReply,
 } from "./codec.ts";
@@ -43,6 +50,10 @@ export const RAFT_PATHS = {
 } as const;
 /** Header naming the sender's Raft address (host:port or URL) on every peer request. */
 export const SENDER_ADDRESS_HEADER = "x-scribe-raft-address";
+/** Longest a messages POST waits for the receiver's answers (its next persisted Ready) before answering without them. */
+export const REPLY_WAIT_MS = 100;
+/** Most POSTs waiting for answers at once on one node; beyond it answers go back by POST. */
+export const REPLY_SLOTS_MAX = 256;
 /** Most messages queued for one peer while its previous POST is in flight; beyond it new ones are dropped. */
 const QUEUED_MESSAGES_MAX = 50_000;
 const CBOR_TYPE = "application/cbor";
@@ -92,6 +103,8 @@ export interface TransportEvents {
   onSnapshotSent(to: NodeId, delivered: boolean): void;
   /** A peer answered 410: it knows this node was removed from the cluster. */
   onRemoved(by: NodeId): void;
+  /** Raft messages peer `from` sent back in its response to a POST (validated like received ones). */
+  onReplies(from: NodeId, messages: Message[]): void;
 }
 
 /** Writes forwarded in one call, waiting for a POST to the leader. */
@@ -194,13 +207,15 @@ export class HttpTransport {
     try {
       const response = await this.#post(peer.url + RAFT_PATHS.messages, encodePeerBatch(messages, forwarded), this.#options.requestTimeoutMs);
       if (response.status === 410) this.#events?.onRemoved(peer.id);
-      if (!response.ok || forwarded.length === 0) {
+      if (response.status !== 200) {
         await response.body?.cancel();
         if (!response.ok) failWrites(writes, new Error(`peer answered ${response.status}`));
+        else if (forwarded.length > 0) failWrites(writes, new Error(`peer answered ${response.status} without acks`));
       } else {
-        const acks = decodeForwardAcks(new Uint8Array(await response.arrayBuffer()), forwarded.length);
+        const { acks, messages: replies } = decodePeerReply(new Uint8Array(await response.arrayBuffer()), forwarded.length);
         let start = 0;
         for (const queued of writes) queued.resolve(acks.slice(start, (start += queued.writes.length)));
+        if (replies.length > 0) this.#events?.onReplies(peer.id, replies);
       }
       if (response.ok) peer.lastSuccessMs = this.#options.now();
       return response.ok;
@@ -293,8 +308,12 @@ function nextBatchLength(queued: readonly Message[]): number {
 
 /** What the Raft port serves; implemented by the Raft node. */
 export interface PeerHandler {
-  /** Step validated messages from a peer, sent from Raft address `senderAddress` (the header, if present). */
-  receive(messages: Message[], senderAddress: string | undefined): void;
+  /**
+   * Step validated messages from a peer, sent from Raft address `senderAddress` (the header, if present).
+   * When they call for answers, returns the answers for the sender from the node's next persisted Ready
+   * (resolving within REPLY_WAIT_MS, with whatever that is; the rest goes out by POST as usual).
+   */
+  receive(messages: Message[], senderAddress: string | undefined): Promise<Message[]> | undefined;
   /** Propose writes forwarded by a follower (they came with its messages) and ack each once proposed (or refused). */
   forwardWrites(writes: ForwardedWrite[]): Promise<ForwardAck[]>;
   /** Confirm leadership and return the commit index a follower must apply before reading. */
@@ -338,9 +357,11 @@ export function createPeerHandler(options: PeerServerOptions): (request: Request
       if (body.length > options.bodyBytesMax) return plain(413, "body too large");
       if (path === RAFT_PATHS.messages) {
         const { messages, writes } = decodePeerBatch(body);
-        options.handler.receive(messages, request.headers.get(SENDER_ADDRESS_HEADER) ?? undefined);
-        if (writes.length === 0) return new Response(null, { status: 204 });
-        return cborResponse(encodeForwardAcks(await options.handler.forwardWrites(writes)));
+        const replies = options.handler.receive(messages, request.headers.get(SENDER_ADDRESS_HEADER) ?? undefined);
+        const acks = writes.length === 0 ? [] : await options.handler.forwardWrites(writes);
+        const answers = replies === undefined ? [] : await replies;
+        if (acks.length === 0 && answers.length === 0) return new Response(null, { status: 204 });
+        return cborResponse(encodePeerReply({ acks, messages: answers }));
       }
       if (path === RAFT_PATHS.membership) return cborResponse(encodeMembershipReply(await options.handler.changeMembership(decodeMembershipRequest(body))));
       if (path === RAFT_PATHS.entries) {
