@@ -12,9 +12,9 @@
  * runs the Scribe nodes under `bun --cpu-prof-md` and writes one Markdown CPU
  * profile per node into DIR (the nodes are stopped with SIGTERM so they write it).
  *
- * Each load runs `--warmup` seconds (default 3, not counted) before it is measured.
+ * Each load runs `--warmup` seconds (default 5, not counted) before it is measured.
  *
- *   bun run bench/cluster.ts [--seconds 10] [--warmup 3] [--connections 64] [--storage sqlite] [--with-etcd | --without-etcd] [--profile DIR]
+ *   bun run bench/cluster.ts [--seconds 10] [--warmup 5] [--connections 64] [--storage sqlite] [--with-etcd | --without-etcd] [--profile DIR]
  */
 import autocannon from "autocannon";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
@@ -40,7 +40,7 @@ const SECONDS = Number(values.seconds ?? 10);
  * compiler threads took about a third of a cold node's CPU), and etcd gets
  * the same warm-up.
  */
-const WARMUP_SECONDS = Number(values.warmup ?? 3);
+const WARMUP_SECONDS = Number(values.warmup ?? 5);
 const WARMUP_NUMBERS_FROM = 1_000_000_000;
 const CONNECTIONS = Number(values.connections ?? 64);
 const STORAGE = values.storage ?? "sqlite";
