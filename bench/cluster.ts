@@ -14,7 +14,9 @@
  *
  * Each load runs `--warmup` seconds (default 5, not counted) before it is measured.
  *
- *   bun run bench/cluster.ts [--seconds 10] [--warmup 5] [--connections 64] [--storage sqlite] [--with-etcd | --without-etcd] [--profile DIR]
+ * `--runtime deno|node` runs the Scribe nodes on Deno (Deno KV) or Node (fs log, built first) instead of Bun (SQLite).
+ *
+ *   bun run bench/cluster.ts [--runtime bun|deno|node] [--seconds 10] [--warmup 5] [--connections 64] [--storage sqlite] [--with-etcd | --without-etcd] [--profile DIR]
  */
 import autocannon from "autocannon";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
@@ -29,7 +31,7 @@ import { freePort } from "../test/helpers/process.ts";
 const { values } = parseArgs({
   args: process.argv.slice(2),
   options: {
-    seconds: { type: "string" }, warmup: { type: "string" }, connections: { type: "string" }, storage: { type: "string" },
+    seconds: { type: "string" }, warmup: { type: "string" }, connections: { type: "string" }, storage: { type: "string" }, runtime: { type: "string" },
     "with-etcd": { type: "boolean" }, "without-etcd": { type: "boolean" }, profile: { type: "string" },
   },
 });
@@ -43,7 +45,15 @@ const SECONDS = Number(values.seconds ?? 10);
 const WARMUP_SECONDS = Number(values.warmup ?? 5);
 const WARMUP_NUMBERS_FROM = 1_000_000_000;
 const CONNECTIONS = Number(values.connections ?? 64);
-const STORAGE = values.storage ?? "sqlite";
+/** The runtime the Scribe nodes run on, each with its default storage (load generator and etcd are unchanged). */
+const RUNTIMES = {
+  bun: { storage: "sqlite", command: undefined },
+  deno: { storage: "denokv", command: ["node_modules/.bin/deno", "run", "--allow-net", "--allow-read", "--allow-write", "--allow-env", "--allow-sys", "src/main.ts"] },
+  node: { storage: "fs", command: ["node", "dist/node/main.js"] },
+} as const;
+const RUNTIME = (values.runtime ?? "bun") as keyof typeof RUNTIMES;
+if (!(RUNTIME in RUNTIMES)) throw new Error(`--runtime must be one of ${Object.keys(RUNTIMES).join(", ")}`);
+const STORAGE = values.storage ?? RUNTIMES[RUNTIME].storage;
 const VALUE = "v".repeat(100);
 /** How long the cluster (or etcd) may take to elect a leader. */
 const LEADER_WAIT_MS = 20_000;
@@ -147,7 +157,10 @@ const row = (name: string, figures: Figures, versus?: Figures) =>
 async function benchScribe(): Promise<Record<string, Figures>> {
   const profileDir = values.profile === undefined ? undefined : resolve(values.profile);
   const runtimeArgs = profileDir === undefined ? [] : ["--cpu-prof-md", `--cpu-prof-dir=${profileDir}`];
-  const cluster = await TestCluster.start({ storage: STORAGE, runtimeArgs });
+  if (profileDir !== undefined && RUNTIME !== "bun") throw new Error("--profile needs --runtime bun");
+  if (RUNTIME === "node") spawnSync("npm", ["run", "-s", "build:node"], { stdio: "inherit" });
+  const command = RUNTIMES[RUNTIME].command;
+  const cluster = await TestCluster.start({ storage: STORAGE, runtimeArgs, command: command === undefined ? undefined : [...command] });
   try {
     const leaderId = await cluster.waitForLeader({ deadlineMs: LEADER_WAIT_MS });
     const urls = cluster.ids.map((id) => cluster.url(id, ""));
@@ -218,8 +231,7 @@ try {
   const scribe = await benchScribe();
   const binary = etcdBinary();
   const etcd = binary === undefined ? undefined : await benchEtcd(binary, dir);
-  const runtime = process.versions.bun ? `bun ${process.versions.bun}` : `node ${process.versions.node}`;
-  console.log(`runtime: ${runtime}; 3 nodes; ${CONNECTIONS} connections; ${SECONDS} s each after ${WARMUP_SECONDS} s warm-up; 100-byte values; storage ${STORAGE}${etcd ? "" : "; etcd: not run (install it with --with-etcd)"}`);
+  console.log(`Scribe nodes on ${RUNTIME}; 3 nodes; ${CONNECTIONS} connections; ${SECONDS} s each after ${WARMUP_SECONDS} s warm-up; 100-byte values; storage ${STORAGE}${etcd ? "" : "; etcd: not run (install it with --with-etcd)"}`);
   console.log("| target | req/s | p50 ms | p99 ms | vs etcd | CPU µs/req | errors/non-2xx |");
   console.log("|---|---:|---:|---:|---:|---:|---:|");
   console.log(row("scribe PUT, round-robin to all nodes", scribe.writesAll!, etcd?.writesAll));
