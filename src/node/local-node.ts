@@ -111,7 +111,8 @@ export class LocalNode implements LedgerNode {
   async #drainSoon(): Promise<void> {
     await thisTurnDone();
     // Up to GROUPS_IN_FLIGHT_MAX groups at once: writes that arrive while a group commits form the next group,
-    // prepared and handed to storage at once, so the storage never waits for this thread between two commits.
+    // prepared and handed to storage before that commit returns once there are enough of them (#mayStartGroup),
+    // so under bulk load the storage never waits for this thread between two commits.
     const inFlight: Array<{ answered: Promise<void>; settled: boolean; commands: number }> = [];
     let previous: Promise<void> = Promise.resolve();
     for (;;) {
