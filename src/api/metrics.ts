@@ -8,13 +8,22 @@ import { type ReplicationCounters, type SnapshotStatus } from "../node/index.ts"
 
 /** Latency histogram bucket upper bounds in seconds. */
 export const LATENCY_BUCKETS_SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
-/** Most distinct (method, route) series kept; later ones fold into "other". */
+/** Most distinct (method, route) series kept; later ones fold into one ("other", "other") series. */
 export const ROUTE_SERIES_MAX = 200;
+const OTHER_SERIES = "other";
 
 interface Histogram {
   buckets: number[];
   count: number;
   sumSeconds: number;
+}
+
+/** One (method, route) series: its latency histogram and its request counts by status. */
+interface Series {
+  method: string;
+  route: string;
+  histogram: Histogram;
+  byStatus: Map<number, number>;
 }
 
 /** Gauges supplied by the node at scrape time. */
@@ -34,27 +43,54 @@ export interface Gauges {
 }
 
 export class Metrics {
-  readonly #requests = new Map<string, number>();
-  readonly #latency = new Map<string, Histogram>();
+  /**
+   * Series by method, then route: looked up per request without building a
+   * key string (a string key per request showed up in a PUT's profile).
+   */
+  readonly #series = new Map<string, Map<string, Series>>();
+  #seriesCount = 0;
   readonly #operations = { get: 0, put: 0, delete: 0, batch: 0, errors: 0 };
   readonly startedAtMs = Date.now();
 
   /** Record one finished request. */
   observe(method: string, route: string, status: number, seconds: number): void {
-    let series = `${method} ${route}`;
-    if (!this.#latency.has(series) && this.#latency.size >= ROUTE_SERIES_MAX) series = `${method} other`;
-    const countKey = `${series} ${status}`;
-    this.#requests.set(countKey, (this.#requests.get(countKey) ?? 0) + 1);
-    let histogram = this.#latency.get(series);
-    if (histogram === undefined) {
-      histogram = { buckets: LATENCY_BUCKETS_SECONDS.map(() => 0), count: 0, sumSeconds: 0 };
-      this.#latency.set(series, histogram);
-    }
+    const series = this.#seriesOf(method, route);
+    series.byStatus.set(status, (series.byStatus.get(status) ?? 0) + 1);
+    const { histogram } = series;
     histogram.count++;
     histogram.sumSeconds += seconds;
-    const bucket = LATENCY_BUCKETS_SECONDS.findIndex((bound) => seconds <= bound);
-    if (bucket >= 0) histogram.buckets[bucket]!++;
+    for (let i = 0; i < LATENCY_BUCKETS_SECONDS.length; i++) {
+      if (seconds <= LATENCY_BUCKETS_SECONDS[i]!) {
+        histogram.buckets[i]!++;
+        break;
+      }
+    }
     if (status >= 400) this.#operations.errors++;
+  }
+
+  /**
+   * The series of (method, route), made on first use. Past ROUTE_SERIES_MAX a
+   * new pair folds into the one ("other", "other") series: methods come from
+   * clients, so neither they nor routes may grow the table without bound.
+   */
+  #seriesOf(method: string, route: string): Series {
+    const found = this.#series.get(method)?.get(route);
+    if (found !== undefined) return found;
+    if (this.#seriesCount >= ROUTE_SERIES_MAX && !(method === OTHER_SERIES && route === OTHER_SERIES)) return this.#seriesOf(OTHER_SERIES, OTHER_SERIES);
+    let routes = this.#series.get(method);
+    if (routes === undefined) {
+      routes = new Map();
+      this.#series.set(method, routes);
+    }
+    const series: Series = { method, route, histogram: { buckets: LATENCY_BUCKETS_SECONDS.map(() => 0), count: 0, sumSeconds: 0 }, byStatus: new Map() };
+    routes.set(route, series);
+    this.#seriesCount++;
+    return series;
+  }
+
+  /** Every series, in the order first seen per method. */
+  *#allSeries(): IterableIterator<Series> {
+    for (const routes of this.#series.values()) yield* routes.values();
   }
 
   /** Count a data operation (for the JSON view the seed's /metrics shows). */
@@ -64,7 +100,8 @@ export class Metrics {
 
   /** JSON view for `GET /metrics`. */
   json(gauges: Gauges): Record<string, unknown> {
-    const requestsTotal = [...this.#requests.values()].reduce((a, b) => a + b, 0);
+    let requestsTotal = 0;
+    for (const series of this.#allSeries()) requestsTotal += series.histogram.count;
     return {
       uptime_seconds: Math.round((Date.now() - this.startedAtMs) / 1000),
       requests_total: requestsTotal,
@@ -97,14 +134,14 @@ export class Metrics {
     const lines: string[] = [];
     const label = (value: string) => value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
     lines.push("# HELP scribe_http_requests_total HTTP requests by method, route and status.", "# TYPE scribe_http_requests_total counter");
-    for (const [key, value] of this.#requests) {
-      const [method, route, status] = key.split(" ");
-      lines.push(`scribe_http_requests_total{method="${label(method!)}",route="${label(route!)}",status="${status}"} ${value}`);
+    for (const { method, route, byStatus } of this.#allSeries()) {
+      for (const [status, value] of byStatus) {
+        lines.push(`scribe_http_requests_total{method="${label(method)}",route="${label(route)}",status="${status}"} ${value}`);
+      }
     }
     lines.push("# HELP scribe_http_request_duration_seconds HTTP request latency.", "# TYPE scribe_http_request_duration_seconds histogram");
-    for (const [series, histogram] of this.#latency) {
-      const [method, route] = series.split(" ");
-      const labels = `method="${label(method!)}",route="${label(route!)}"`;
+    for (const { method, route, histogram } of this.#allSeries()) {
+      const labels = `method="${label(method)}",route="${label(route)}"`;
       let cumulative = 0;
       LATENCY_BUCKETS_SECONDS.forEach((bound, i) => {
         cumulative += histogram.buckets[i]!;

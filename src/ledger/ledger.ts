@@ -92,6 +92,11 @@ export class Ledger extends LedgerReader {
   readonly #unpublished: Array<ReadonlyMap<string, LatestRecord | null>> = [];
   /** Encodes each entry once; its scratch holds 0x00 ‖ entry, so the leaf hash needs no copy. */
   readonly #entryWriter = new EntryWriter();
+  /**
+   * Reused per prepare (each ends with a flush): a fresh writer per group allocated a 4 KiB buffer each time,
+   * about 1% of a durable HTTP PUT's main-thread time.
+   */
+  readonly #chunkWriter = new ChunkWriter();
   /** Reused per append: the Merkle nodes of stored levels it completed. */
   readonly #storedNodes: StoredNode[] = [];
 
@@ -156,7 +161,8 @@ export class Ledger extends LedgerReader {
     try {
       const stamp = Math.max(Math.floor(timestampMs), this.#lastTimestampMs);
       const overlay = await this.#prefetchLatest(commands);
-      const out: PreparedParts = { ops: [], entries: [], hot: [], chunks: new ChunkWriter() };
+      this.#chunkWriter.clear();
+      const out: PreparedParts = { ops: [], entries: [], hot: [], chunks: this.#chunkWriter };
       const results: CommandResult[] = [];
       for (const command of commands) {
         const checked = this.#check(command.operations, overlay);

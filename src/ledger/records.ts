@@ -163,7 +163,8 @@ export function decodeChunk(bytes: Uint8Array): ChunkItem[] {
 /**
  * Collects the entries of one write group into chunk rows, closing a chunk
  * at CHUNK_ENTRIES_MAX entries or CHUNK_BYTES_MAX bytes. Entry bytes are
- * copied in as they are added (callers may pass views of a scratch buffer).
+ * copied in as they are added (callers may pass views of a scratch buffer);
+ * a flushed writer is empty and may be reused, keeping its buffer.
  */
 export class ChunkWriter {
   #firstSeq = -1;
@@ -198,6 +199,13 @@ export class ChunkWriter {
     this.#versions.push(version);
     this.#lengths.push(entryBytes.length);
     return count + 1 >= CHUNK_ENTRIES_MAX || this.#bytes >= CHUNK_BYTES_MAX ? this.flush() : undefined;
+  }
+
+  /** Drop the open chunk, if any (what a prepare that threw midway left), keeping the buffer for reuse. */
+  clear(): void {
+    this.#versions = [];
+    this.#lengths = [];
+    this.#bytes = 0;
   }
 
   /** The open chunk as a row, if it holds anything. */

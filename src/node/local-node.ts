@@ -111,23 +111,27 @@ export class LocalNode implements LedgerNode {
   async #drainSoon(): Promise<void> {
     await thisTurnDone();
     // Up to GROUPS_IN_FLIGHT_MAX groups at once: writes that arrive while a group commits form the next group,
-    // prepared and handed to storage at once, so the storage never waits for this thread between two commits.
-    const inFlight: Array<{ answered: Promise<void>; settled: boolean }> = [];
+    // prepared and handed to storage before that commit returns once there are enough of them (#mayStartGroup),
+    // so under bulk load the storage never waits for this thread between two commits.
+    const inFlight: Array<{ answered: Promise<void>; settled: boolean; commands: number }> = [];
     let previous: Promise<void> = Promise.resolve();
     for (;;) {
       while (inFlight.length > 0 && inFlight[0]!.settled) inFlight.shift();
       if (this.#failure !== undefined) break;
-      if (this.#queue.length > 0 && inFlight.length < GROUPS_IN_FLIGHT_MAX) {
-        previous = (await this.#startGroup(this.#takeGroup(), previous)).answered;
-        const slot = { answered: previous, settled: false };
+      if (this.#mayStartGroup(inFlight)) {
+        const group = this.#takeGroup();
+        previous = (await this.#startGroup(group, previous)).answered;
+        const slot = { answered: previous, settled: false, commands: group.length };
         void previous.then(() => (slot.settled = true));
         inFlight.push(slot);
         continue;
       }
       // Nothing to start and nothing in flight: done, in the same step that saw it (no lost wake-up).
       if (inFlight.length === 0) break;
-      const arrived = this.#queue.length > 0 ? undefined : new Promise<void>((resolve) => (this.#wake = resolve));
-      await Promise.race(arrived === undefined ? [inFlight[0]!.answered] : [inFlight[0]!.answered, arrived]);
+      // Writes are waiting but too few to start a group behind the one committing, or none: wait for the
+      // oldest group's answer or for the next write, whichever comes first.
+      const arrived = new Promise<void>((resolve) => (this.#wake = resolve));
+      await Promise.race([inFlight[0]!.answered, arrived]);
       this.#wake = undefined;
       // Let every write of this turn join the next group.
       if (this.#queue.length > 0) await thisTurnDone();
@@ -136,6 +140,19 @@ export class LocalNode implements LedgerNode {
     // check above and clearing #draining.
     if (inFlight.length > 0) await Promise.all(inFlight.map((slot) => slot.answered));
     this.#draining = undefined;
+  }
+
+  /**
+   * Whether to start a group now. With none in flight, whenever writes wait. Behind a committing group, only
+   * once the waiting writes are at least as many as the newest group in flight: a small group started early
+   * pays a whole commit (an fsync) for a few writes, and everything behind it waits for that commit too, while
+   * the writes that keep arriving during the commit would have made one bigger group. Bulk writers (a full
+   * queue) still get the next group prepared and handed to storage at once.
+   */
+  #mayStartGroup(inFlight: ReadonlyArray<{ commands: number }>): boolean {
+    if (this.#queue.length === 0) return false;
+    if (inFlight.length === 0) return true;
+    return inFlight.length < GROUPS_IN_FLIGHT_MAX && this.#queue.length >= inFlight[inFlight.length - 1]!.commands;
   }
 
   #refusal(): NodeUnavailableError | undefined {

@@ -153,6 +153,49 @@ describe("LocalNode", () => {
     await server.close();
   });
 
+  test("behind a committing group, fewer waiting writes than it holds wait for its commit and join one group", async () => {
+    const inner = createMemoryStorage();
+    const sizes: number[] = [];
+    let inFlight = 0;
+    let overlapped = false;
+    let committing: () => void = () => {};
+    const started = new Promise<void>((resolve) => (committing = resolve));
+    let release: () => void = () => {};
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let gate = false;
+    const gated: Storage = {
+      ...inner,
+      close: async () => {},
+      async commit(batch) {
+        if (!gate) return inner.commit(batch);
+        inFlight++;
+        overlapped ||= inFlight > 1;
+        sizes.push(batch.length);
+        committing();
+        await released;
+        await inner.commit(batch);
+        inFlight--;
+      },
+    };
+    const server = await openTestServer({ storage: gated });
+    gate = true;
+    const first = Array.from({ length: 8 }, (_, i) => server.node.write(put(`first${i}`)));
+    await started;
+    // Three turns of writes, each fewer than the eight committing: none starts a group of its own.
+    const later: Array<Promise<unknown>> = [];
+    for (let turn = 0; turn < 3; turn++) {
+      later.push(server.node.write(put(`later${turn}a`)), server.node.write(put(`later${turn}b`)));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(sizes.length).toBe(1);
+    release();
+    await Promise.all([...first, ...later]);
+    expect(overlapped).toBe(false);
+    expect(sizes.length).toBe(2);
+    expect((await server.node.ledger.get("later2b")).seq).toBe(13);
+    await server.close();
+  });
+
   test("when a commit fails, the group prepared behind it is refused too and nothing of either is published", async () => {
     const inner = createMemoryStorage();
     let commits = 0;
