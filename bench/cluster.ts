@@ -13,10 +13,11 @@
  * profile per node into DIR (the nodes are stopped with SIGTERM so they write it).
  *
  * Each load runs `--warmup` seconds (default 5, not counted) before it is measured.
+ * `--rounds N` repeats the whole comparison N times and prints medians.
  *
  * `--runtime deno|node` runs the Scribe nodes on Deno (Deno KV) or Node (fs log, built first) instead of Bun (SQLite).
  *
- *   bun run bench/cluster.ts [--runtime bun|deno|node] [--seconds 10] [--warmup 5] [--connections 64] [--storage sqlite] [--with-etcd | --without-etcd] [--profile DIR]
+ *   bun run bench/cluster.ts [--runtime bun|deno|node] [--rounds 1] [--seconds 10] [--warmup 5] [--connections 64] [--storage sqlite] [--with-etcd | --without-etcd] [--profile DIR]
  */
 import autocannon from "autocannon";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
@@ -31,7 +32,7 @@ import { freePort } from "../test/helpers/process.ts";
 const { values } = parseArgs({
   args: process.argv.slice(2),
   options: {
-    seconds: { type: "string" }, warmup: { type: "string" }, connections: { type: "string" }, storage: { type: "string" }, runtime: { type: "string" },
+    seconds: { type: "string" }, warmup: { type: "string" }, connections: { type: "string" }, storage: { type: "string" }, runtime: { type: "string" }, rounds: { type: "string" },
     "with-etcd": { type: "boolean" }, "without-etcd": { type: "boolean" }, profile: { type: "string" },
   },
 });
@@ -44,6 +45,13 @@ const SECONDS = Number(values.seconds ?? 10);
  */
 const WARMUP_SECONDS = Number(values.warmup ?? 5);
 const WARMUP_NUMBERS_FROM = 1_000_000_000;
+/**
+ * Rounds of (Scribe, then etcd), each with fresh clusters; with more than
+ * one, a summary of medians closes the output. The machine's speed drifts
+ * by tens of percent over minutes, so ratios taken within a round and then
+ * their median say more than one pair of runs.
+ */
+const ROUNDS = Number(values.rounds ?? 1);
 const CONNECTIONS = Number(values.connections ?? 64);
 /** The runtime the Scribe nodes run on, each with its default storage (load generator and etcd are unchanged). */
 const RUNTIMES = {
@@ -226,12 +234,13 @@ async function benchEtcd(binary: string, dir: string): Promise<Record<string, Fi
   }
 }
 
-const dir = await mkdtemp(join(tmpdir(), "scribe-bench-etcd-"));
-try {
-  const scribe = await benchScribe();
-  const binary = etcdBinary();
-  const etcd = binary === undefined ? undefined : await benchEtcd(binary, dir);
-  console.log(`Scribe nodes on ${RUNTIME}; 3 nodes; ${CONNECTIONS} connections; ${SECONDS} s each after ${WARMUP_SECONDS} s warm-up; 100-byte values; storage ${STORAGE}${etcd ? "" : "; etcd: not run (install it with --with-etcd)"}`);
+const median = (values: readonly number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+};
+
+function printRound(scribe: Record<string, Figures>, etcd: Record<string, Figures> | undefined): void {
   console.log("| target | req/s | p50 ms | p99 ms | vs etcd | CPU µs/req | errors/non-2xx |");
   console.log("|---|---:|---:|---:|---:|---:|---:|");
   console.log(row("scribe PUT, round-robin to all nodes", scribe.writesAll!, etcd?.writesAll));
@@ -248,6 +257,45 @@ try {
     const work = figures.workPerRequest ?? {};
     console.log(`| ${name} | ${WORK_COUNTERS.map((counter) => (work[counter] ?? 0).toFixed(2)).join(" | ")} |`);
   }
+}
+
+/** Medians over the rounds; each ratio is taken within its round first. */
+function printSummary(rounds: ReadonlyArray<{ scribe: Record<string, Figures>; etcd: Record<string, Figures> | undefined }>): void {
+  const targets: Array<[string, (round: (typeof rounds)[number]) => Figures | undefined, (round: (typeof rounds)[number]) => Figures | undefined]> = [
+    ["scribe PUT, round-robin to all nodes", (r) => r.scribe.writesAll, (r) => r.etcd?.writesAll],
+    ["scribe PUT, leader only", (r) => r.scribe.writesLeader, (r) => r.etcd?.writesAll],
+    ["scribe linearizable GET, all nodes", (r) => r.scribe.readsAll, (r) => r.etcd?.readsAll],
+    ["etcd put (JSON gateway), all nodes", (r) => r.etcd?.writesAll, () => undefined],
+    ["etcd linearizable range, all nodes", (r) => r.etcd?.readsAll, () => undefined],
+  ];
+  console.log(`\nMedians over ${rounds.length} rounds (ratios taken within each round):`);
+  console.log("| target | req/s | p99 ms | vs etcd | CPU µs/req |");
+  console.log("|---|---:|---:|---:|---:|");
+  for (const [name, figuresOf, versusOf] of targets) {
+    const figures = rounds.map(figuresOf).filter((f): f is Figures => f !== undefined);
+    if (figures.length === 0) continue;
+    const ratios = rounds.flatMap((round) => {
+      const [mine, theirs] = [figuresOf(round), versusOf(round)];
+      return mine !== undefined && theirs !== undefined ? [mine.requestsPerSecond / Math.max(1, theirs.requestsPerSecond)] : [];
+    });
+    const cpu = figures.map((f) => f.cpuUsPerRequest).filter((c): c is number => c !== undefined);
+    console.log(`| ${name} | ${Math.round(median(figures.map((f) => f.requestsPerSecond))).toLocaleString("en-US")} | ${median(figures.map((f) => f.p99Ms))} | ${ratios.length > 0 ? `${median(ratios).toFixed(2)}x` : ""} | ${cpu.length > 0 ? Math.round(median(cpu)) : ""} |`);
+  }
+}
+
+const dir = await mkdtemp(join(tmpdir(), "scribe-bench-etcd-"));
+try {
+  const binary = etcdBinary();
+  console.log(`Scribe nodes on ${RUNTIME}; 3 nodes; ${CONNECTIONS} connections; ${SECONDS} s each after ${WARMUP_SECONDS} s warm-up; 100-byte values; storage ${STORAGE}${binary !== undefined ? "" : "; etcd: not run (install it with --with-etcd)"}`);
+  const rounds: Array<{ scribe: Record<string, Figures>; etcd: Record<string, Figures> | undefined }> = [];
+  for (let round = 1; round <= ROUNDS; round++) {
+    const scribe = await benchScribe();
+    const etcd = binary === undefined ? undefined : await benchEtcd(binary, join(dir, `round-${round}`));
+    if (ROUNDS > 1) console.log(`\nRound ${round} of ${ROUNDS} (${new Date().toISOString()}):`);
+    printRound(scribe, etcd);
+    rounds.push({ scribe, etcd });
+  }
+  if (ROUNDS > 1) printSummary(rounds);
 } finally {
   await rm(dir, { recursive: true, force: true });
 }
