@@ -173,28 +173,25 @@ export class TestCluster {
   }
 
   /** SIGKILL member `id` and wait for it to be gone. */
-  async kill9(id: number): Promise<void> {
-    const member = this.#member(id);
-    const node = member.process;
-    if (node === undefined) throw new Error(`member ${id} is not running`);
-    member.killing = true;
-    node.child.kill("SIGKILL");
-    await node.exited;
-    member.killing = false;
-    member.paused = false;
-    member.process = undefined;
-    this.proxy?.setTarget(id, undefined);
+  kill9(id: number): Promise<void> {
+    return this.#stop(id, "SIGKILL");
   }
 
   /** SIGTERM member `id` (a graceful shutdown) and wait for it to be gone. */
-  async terminate(id: number): Promise<void> {
+  terminate(id: number): Promise<void> {
+    return this.#stop(id, "SIGTERM");
+  }
+
+  async #stop(id: number, signal: "SIGKILL" | "SIGTERM"): Promise<void> {
     const member = this.#member(id);
     const node = member.process;
     if (node === undefined) throw new Error(`member ${id} is not running`);
     member.killing = true;
-    node.child.kill("SIGTERM");
+    node.child.kill(signal);
     await node.exited;
     member.killing = false;
+    // SIGKILL also ends a SIGSTOPped process (a paused one ignores SIGTERM until continued).
+    if (signal === "SIGKILL") member.paused = false;
     member.process = undefined;
     this.proxy?.setTarget(id, undefined);
   }
