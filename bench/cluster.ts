@@ -27,7 +27,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { TestCluster } from "../test/helpers/process-cluster.ts";
 import { until } from "../test/helpers/poll.ts";
-import { freePort } from "../test/helpers/process.ts";
+import { DENO_SERVE_COMMAND, freePort } from "../test/helpers/process.ts";
 
 const { values } = parseArgs({
   args: process.argv.slice(2),
@@ -56,7 +56,7 @@ const CONNECTIONS = Number(values.connections ?? 64);
 /** The runtime the Scribe nodes run on, each with its default storage (load generator and etcd are unchanged). */
 const RUNTIMES = {
   bun: { storage: "sqlite", command: undefined },
-  deno: { storage: "denokv", command: ["node_modules/.bin/deno", "run", "--allow-net", "--allow-read", "--allow-write", "--allow-env", "--allow-sys", "src/main.ts"] },
+  deno: { storage: "denokv", command: DENO_SERVE_COMMAND },
   node: { storage: "fs", command: ["node", "dist/node/main.js"] },
 } as const;
 const RUNTIME = (values.runtime ?? "bun") as keyof typeof RUNTIMES;

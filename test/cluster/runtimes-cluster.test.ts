@@ -7,15 +7,13 @@
  * follower is killed with -9 and restarted.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { execFileSync } from "node:child_process";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { TestCluster } from "../helpers/process-cluster.ts";
-import { REPO_ROOT } from "../helpers/process.ts";
+import { buildNodeBundle, DENO_SERVE_COMMAND, REPO_ROOT } from "../helpers/process.ts";
 import { until } from "../helpers/poll.ts";
 import { CLUSTER_DEADLINE_MS, expectConverged, putAcknowledged } from "../helpers/cluster-checks.ts";
 
-const BIN = join(REPO_ROOT, "node_modules", ".bin");
 const CONSENSUS = { tick_ms: 50, election_timeout: 10, heartbeat_timeout: 2 };
 const cleanups: Array<() => Promise<void> | void> = [];
 
@@ -50,8 +48,7 @@ async function exercise(c: TestCluster): Promise<void> {
 
 describe("3-process cluster on other runtimes", () => {
   test("Deno on Deno KV replicates, forwards, and a killed follower catches up", async () => {
-    const command = [join(BIN, "deno"), "run", "--allow-net", "--allow-read", "--allow-write", "--allow-env", "--allow-sys", "src/main.ts"];
-    const c = await TestCluster.start({ storage: "denokv", command, consensus: CONSENSUS });
+    const c = await TestCluster.start({ storage: "denokv", command: DENO_SERVE_COMMAND, consensus: CONSENSUS });
     cleanups.push(() => c.close());
     await exercise(c);
   }, 90_000);
@@ -60,8 +57,7 @@ describe("3-process cluster on other runtimes", () => {
     // --packages external: the bundle imports from node_modules, so it must live inside the repo (dist/ is ignored).
     const outdir = join(REPO_ROOT, "dist", `test-cluster-node-${process.pid}`);
     cleanups.push(() => rmSync(outdir, { recursive: true, force: true }));
-    execFileSync(join(BIN, "bun"), ["build", "src/main.ts", "--target", "node", "--outdir", outdir, "--packages", "external", "--splitting"], { cwd: REPO_ROOT, stdio: "pipe" });
-    const c = await TestCluster.start({ storage: "fs", command: [process.env.NODE ?? "node", join(outdir, "main.js")], consensus: CONSENSUS });
+    const c = await TestCluster.start({ storage: "fs", command: buildNodeBundle(outdir), consensus: CONSENSUS });
     cleanups.push(() => c.close());
     await exercise(c);
   }, 90_000);

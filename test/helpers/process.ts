@@ -1,9 +1,23 @@
 /** Spawning real node processes for end-to-end tests and benchmarks, and finding free ports for them. */
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { createServer } from "node:net";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
+/** The project's own bun, deno and tsc (npm devDependencies). */
+export const BIN = join(REPO_ROOT, "node_modules", ".bin");
+/** What `deno task serve` runs (deno.json), as a command line; flags go after it. */
+export const DENO_SERVE_COMMAND = [join(BIN, "deno"), "run", "--allow-net", "--allow-read", "--allow-write", "--allow-env", "--allow-sys", "--unstable-kv", "src/main.ts"];
+
+/**
+ * Bundle src/main.ts for Node into `outdir` (the way `npm run build:node` does; `outdir` must be inside the
+ * repo, since the bundle imports from node_modules) and return the command that runs it.
+ */
+export function buildNodeBundle(outdir: string): string[] {
+  execFileSync(join(BIN, "bun"), ["build", "src/main.ts", "--target", "node", "--outdir", outdir, "--packages", "external", "--splitting"], { cwd: REPO_ROOT, stdio: "pipe" });
+  return [process.env.NODE ?? "node", join(outdir, "main.js")];
+}
 /** How long a node may take to print its listening line. */
 export const START_TIMEOUT_MS = 20_000;
 

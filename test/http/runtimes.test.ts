@@ -7,11 +7,10 @@ import { execFileSync, spawn } from "node:child_process";
 import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { REPO_ROOT, startNode, type NodeProcess } from "../helpers/process.ts";
+import { BIN, buildNodeBundle, DENO_SERVE_COMMAND, REPO_ROOT, startNode, type NodeProcess } from "../helpers/process.ts";
 import { describeHttpConformance, VALUE_BYTES_MAX, type StartedServer } from "./conformance.ts";
 
 const ENV = { SCRIBE_LEDGER_VALUE_BYTES_MAX: String(VALUE_BYTES_MAX) };
-const BIN = join(REPO_ROOT, "node_modules", ".bin");
 const START_TIMEOUT_MS = 30_000;
 
 /** SIGTERM, then wait for exit (SIGKILL after 10 s so a hung shutdown cannot hang the suite). */
@@ -71,8 +70,7 @@ describeHttpConformance("bun / sqlite", async () => {
 
 describeHttpConformance("deno / denokv", async () => {
   const dir = tempDir("deno");
-  const command = [join(BIN, "deno"), "run", "--allow-net", "--allow-read", "--allow-write", "--allow-env", "--allow-sys", "--unstable-kv", "src/main.ts"];
-  const node = await startNode(["--port", "0", "--data-dir", dir], { command, env: ENV });
+  const node = await startNode(["--port", "0", "--data-dir", dir], { command: DENO_SERVE_COMMAND, env: ENV });
   return started(node, [dir]);
 });
 
@@ -81,11 +79,7 @@ describeHttpConformance("node / fs", async () => {
   // --packages external: the bundle imports from node_modules, so it must live inside the repo (dist/ is ignored).
   const outdir = join(REPO_ROOT, "dist", `test-node-${process.pid}`);
   try {
-    execFileSync(join(BIN, "bun"), ["build", "src/main.ts", "--target", "node", "--outdir", outdir, "--packages", "external", "--splitting"], {
-      cwd: REPO_ROOT,
-      stdio: "pipe",
-    });
-    const node = await startNode(["--port", "0", "--data-dir", dir], { command: [process.env.NODE ?? "node", join(outdir, "main.js")], env: ENV });
+    const node = await startNode(["--port", "0", "--data-dir", dir], { command: buildNodeBundle(outdir), env: ENV });
     return started(node, [dir, outdir]);
   } catch (error) {
     rmSync(dir, { recursive: true, force: true });
