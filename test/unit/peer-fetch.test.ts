@@ -141,14 +141,15 @@ describe("socketPeerFetch against raw responses", () => {
 
   test("a response split into single bytes is reassembled", async () => {
     answer = (socket) => {
-      const bytes = Buffer.from("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;ext=1\r\nde\r\n0\r\nX-Trailer: t\r\n\r\n");
+      const bytes = Buffer.from("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;ext=1\r\nde\r\nA\r\n0123456789\r\n0\r\nX-Trailer: t\r\n\r\n");
       let at = 0;
       const next = () => {
         if (at < bytes.length) socket.write(bytes.subarray(at, ++at), next);
       };
       next();
     };
-    expect(await (await post()).text()).toBe("abcde");
+    // Chunk sizes are hex: "A" is ten bytes.
+    expect(await (await post()).text()).toBe("abcde0123456789");
   });
 
   test("garbage, an oversized head, a bad length and a hang-up mid-body reject", async () => {
