@@ -36,6 +36,17 @@ export interface LedgerServer {
 export const CHECKPOINT_SIGN_INTERVAL_MS = 100;
 const pauseBetweenSignatures = () => new Promise<void>((resolve) => setTimeout(resolve, CHECKPOINT_SIGN_INTERVAL_MS));
 
+/** Yield to the event loop (a macrotask, so I/O gets its turn) between pages of the key filter's load. */
+const pauseBetweenKeyPages = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
+
+/** Open the ledger in `storage` with the edge's checkpoint pacing, and start loading its key filter in the background. */
+async function openLedger(config: Config, storage: Storage, signer: Signer, hasher: Hasher | undefined): Promise<Ledger> {
+  const checkpoints = new CheckpointIssuer({ signer, origin: config.ledger.origin, pause: pauseBetweenSignatures });
+  const ledger = await Ledger.open({ storage, hasher: hasher ?? defaultHasher, checkpoints, immutable: config.ledger.immutable });
+  void ledger.loadKeyFilter(pauseBetweenKeyPages);
+  return ledger;
+}
+
 /** Limits for the HTTP layer from config. */
 export function httpLimits(config: Config): HttpLimits {
   const { ledger, limits } = config;
@@ -63,8 +74,7 @@ export async function openLedgerServer(options: {
   onFatal?: (error: unknown) => void;
 }): Promise<LedgerServer> {
   const { config, storage } = options;
-  const checkpoints = new CheckpointIssuer({ signer: options.signer, origin: config.ledger.origin, pause: pauseBetweenSignatures });
-  const ledger = await Ledger.open({ storage, hasher: options.hasher ?? defaultHasher, checkpoints, immutable: config.ledger.immutable });
+  const ledger = await openLedger(config, storage, options.signer, options.hasher);
   const address = config.node.address ?? `${config.network.listen_addr}:${config.network.client_port}`;
   const node = new LocalNode({
     nodeId: config.node.id,
@@ -139,8 +149,7 @@ export async function openClusterServer(options: {
   if (cluster === undefined) throw new Error("assertion: openClusterServer needs a [cluster] config");
   const now = options.now ?? Date.now;
   const nodeId = Number(config.node.id);
-  const checkpoints = new CheckpointIssuer({ signer: options.signer, origin: config.ledger.origin, pause: pauseBetweenSignatures });
-  const ledger = await Ledger.open({ storage, hasher: options.hasher ?? defaultHasher, checkpoints, immutable: config.ledger.immutable });
+  const ledger = await openLedger(config, storage, options.signer, options.hasher);
   const founding = options.join === true || cluster.peers === undefined ? undefined
     : new Map(cluster.peers.map((peer) => [peer.id, { clientAddress: peer.client_address, raftAddress: peer.raft_address }]));
   const log = await RaftLogStorage.open(storage, { founding });

@@ -384,6 +384,7 @@ export class Ledger extends LedgerReader {
     const writer = this.#entryWriter;
     const length = writer.write(entry);
     const leaf = this.hasher.sha256(writer.leafInput(length));
+    this.keyFilter.add(entry.key);
     out.ops.push({ type: "put", key: versionKey(entry.key, record.version), value: writer.versionRow(length, separate ? false : value) });
     if (separate) out.ops.push({ type: "put", key: valueKey(entry.seq), value: value! });
     const chunk = out.chunks.append(entry.seq, record.version, writer.entryBytes(length));

@@ -5,7 +5,7 @@
  * written or read keys so a GET of a hot key costs no storage read.
  */
 import { compareBytes, type KvPair, RANGES_PER_CALL_MAX, type Storage, StorageCorruptionError } from "../storage/index.ts";
-import { readKeyInteger, readKeyString } from "../storage/keys.ts";
+import { readKeyInteger, readKeyString, Tag } from "../storage/keys.ts";
 import {
   bytesEqual, consistencyProof, inclusionProof, leafHash, nodeBegin, nodeEnd, nodeHash, rootAt, type Hasher, type NodeId, type NodeReader,
 } from "../merkle/index.ts";
@@ -16,6 +16,7 @@ import {
   versionPrefixRange, versionRange, type ChunkItem, type LatestRecord, type VersionRow,
 } from "./records.ts";
 import { type CheckpointIssuer, type SignedCheckpoint } from "./checkpoints.ts";
+import { KeyFilter } from "./key-filter.ts";
 
 /** Newest state of a key kept in memory. `value` is null for tombstones and for values too big to cache. */
 export interface HotRecord {
@@ -82,6 +83,8 @@ export interface KeyProof {
 
 /** Rows a single list call may scan past (deleted keys) before it returns a short page. */
 export const LIST_SCAN_ROWS_MAX = 10_000;
+/** Version rows one page of the key filter's load reads. */
+export const KEY_FILTER_LOAD_PAGE_ROWS = 4096;
 /** Most keys the hot cache holds, whatever their size. */
 export const HOT_ENTRIES_MAX = 200_000;
 /** Eviction brings the hot cache down to this fraction of its limits. */
@@ -110,6 +113,9 @@ export class LedgerReader {
   // Bumped on every publish: a storage read that started before a publish
   // must not put its (possibly older) result into the hot cache.
   #generation = 0;
+  /** Every key prepared or stored, once loaded (see `loadKeyFilter`): a key it lacks is read as absent without a storage read. */
+  protected readonly keyFilter = new KeyFilter();
+  #keyFilterLoading = false;
 
   protected constructor(options: ReaderOptions) {
     this.storage = options.storage;
@@ -201,6 +207,42 @@ export class LedgerReader {
     }
   }
 
+  /**
+   * Feed the key filter every key in storage, a page of version rows at a
+   * time (`pause` is awaited between pages so a large store does not hold
+   * the event loop), then let it answer "absent". Keys written meanwhile are
+   * added as they are prepared, so none is missed. Until it is done, and for
+   * good if a read fails (the store closed, say), every key is looked up in
+   * storage as before. Returns whether the filter is complete.
+   */
+  async loadKeyFilter(pause: () => Promise<void> = async () => {}): Promise<boolean> {
+    if (this.keyFilter.isComplete || this.#keyFilterLoading) return this.keyFilter.isComplete;
+    this.#keyFilterLoading = true;
+    try {
+      const end = Uint8Array.of(Tag.version + 1);
+      let start: Uint8Array = Uint8Array.of(Tag.version);
+      for (;;) {
+        const rows = await this.storage.scan({ start, end, limit: KEY_FILTER_LOAD_PAGE_ROWS });
+        let last: string | undefined;
+        for (const row of rows) {
+          const key = readKeyString(row.key, 1).value;
+          if (key !== last) this.keyFilter.add(key);
+          last = key;
+        }
+        if (rows.length < KEY_FILTER_LOAD_PAGE_ROWS) break;
+        // Past every version of the page's last key.
+        start = versionRange(last!).end.slice();
+        await pause();
+      }
+      this.keyFilter.complete();
+    } catch {
+      // Left incomplete: lookups go to storage, which is only slower.
+    } finally {
+      this.#keyFilterLoading = false;
+    }
+    return this.keyFilter.isComplete;
+  }
+
   /** The newest record of `key` if the hot cache has it; undefined when it must be read. */
   protected cachedLatest(key: string): LatestRecord | undefined {
     return this.#hot.get(key)?.latest;
@@ -226,6 +268,15 @@ export class LedgerReader {
    * their value when it is inline and small) unless a publish happened meanwhile.
    */
   protected async loadLatest(keys: readonly string[]): Promise<Array<LatestRecord | null>> {
+    const filter = this.keyFilter;
+    if (filter.isComplete) {
+      const stored = keys.filter((key) => filter.mayContain(key));
+      if (stored.length < keys.length) {
+        const found = stored.length === 0 ? [] : await this.loadLatest(stored);
+        let next = 0;
+        return keys.map((key) => (key === stored[next] ? found[next++]! : null));
+      }
+    }
     const generation = this.#generation;
     const reads: Array<Promise<Array<KvPair | undefined>>> = [];
     for (let first = 0; first < keys.length; first += RANGES_PER_CALL_MAX) {
@@ -259,6 +310,7 @@ export class LedgerReader {
   async #getStored(key: string, version: number | undefined): Promise<ValueView> {
     let found: { version: number; row: VersionRow } | undefined;
     if (version === undefined) {
+      if (!this.keyFilter.mayContain(key)) throw new KeyNotFoundError(key);
       const generation = this.#generation;
       found = await this.#latestRow(key);
       if (found === undefined) throw new KeyNotFoundError(key);
