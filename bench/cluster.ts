@@ -78,7 +78,7 @@ interface Figures {
 }
 
 /** The /metrics replication counters compared per request (see ReplicationCounters in src/node). */
-const WORK_COUNTERS = ["readies", "storage_commits", "peer_requests", "peer_messages", "entries_appended"] as const;
+const WORK_COUNTERS = ["readies", "storage_commits", "storage_syncs", "peer_requests", "peer_messages", "entries_appended"] as const;
 
 /** Replication counters summed over the nodes at `urls`. */
 async function workTotals(urls: readonly string[]): Promise<Record<string, number>> {

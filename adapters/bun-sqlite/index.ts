@@ -12,7 +12,10 @@
  * next group, one transaction and one fsync. Up to GROUPS_IN_FLIGHT_MAX
  * groups are handed to the worker at once, so it starts the next transaction
  * the moment the previous COMMIT returns instead of waiting for a round trip
- * through this thread; they commit in the order sent. Each caller's batch
+ * through this thread; they commit in the order sent. A group of only
+ * `durable: false` batches commits with synchronous=NORMAL (no fsync; the
+ * WAL is sequential, so the next FULL commit's fsync makes it durable too).
+ * Each caller's batch
  * stays atomic because its whole group is one transaction; if it fails,
  * every caller in the group sees the error and none of it is visible. A
  * later group may depend on an earlier one (a ledger's next seqs), so after
@@ -24,6 +27,7 @@ import {
   assertScanOptions,
   type KeyRange,
   type BatchOp,
+  type CommitOptions,
   type KvPair,
   type ScanOptions,
   type Storage,
@@ -56,6 +60,7 @@ interface SqliteDatabase {
 
 interface PendingCommit {
   batch: BatchOp[];
+  durable: boolean;
   resolve: () => void;
   reject: (error: unknown) => void;
 }
@@ -169,7 +174,8 @@ export async function createBunSqliteStorage(options: BunSqliteStorageOptions): 
       const ops = packOps(group.map(({ batch }) => batch));
       const id = nextGroupId++;
       inFlight.push({ id, group });
-      worker.postMessage({ type: "commit", id, ops } satisfies WriterRequest, [ops]);
+      const durable = group.some((pending) => pending.durable);
+      worker.postMessage({ type: "commit", id, ops, durable } satisfies WriterRequest, [ops]);
     }
     if (inFlight.length === 0 && queue.length === 0) for (const wake of idleWaiters.splice(0)) wake();
   }
@@ -211,11 +217,11 @@ export async function createBunSqliteStorage(options: BunSqliteStorageOptions): 
       }
       return out;
     },
-    commit(batch: BatchOp[]) {
+    commit(batch: BatchOp[], commitOptions?: CommitOptions) {
       if (closed) return Promise.reject(new StorageClosedError("sqlite"));
       if (workerFailure !== undefined) return Promise.reject(workerFailure);
       return new Promise<void>((resolve, reject) => {
-        queue.push({ batch, resolve, reject });
+        queue.push({ batch, durable: commitOptions?.durable !== false, resolve, reject });
         sendNextGroups();
       });
     },

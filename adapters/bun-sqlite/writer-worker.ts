@@ -11,7 +11,8 @@ import { Database } from "bun:sqlite";
 import { forEachPackedOp } from "./wire.ts";
 
 /** `ops` is a group's operations packed by wire.ts, transferred to this worker. */
-export type WriterRequest = { type: "open"; path: string } | { type: "commit"; id: number; ops: ArrayBuffer } | { type: "close" };
+/** `durable: false` commits with synchronous=NORMAL: no fsync, made durable by the next FULL commit's fsync of the same WAL. */
+export type WriterRequest = { type: "open"; path: string } | { type: "commit"; id: number; ops: ArrayBuffer; durable: boolean } | { type: "close" };
 export type WriterReply =
   | { type: "opened" }
   | { type: "committed"; id: number }
@@ -23,6 +24,8 @@ declare const self: { onmessage: (event: MessageEvent<WriterRequest>) => void; p
 let db: Database | undefined;
 let put: ReturnType<Database["prepare"]> | undefined;
 let remove: ReturnType<Database["prepare"]> | undefined;
+/** The connection's current synchronous setting: true for FULL, false for NORMAL. */
+let synchronousFull = true;
 /** The first commit failure; set, it refuses every later group. */
 let failure: string | undefined;
 
@@ -41,6 +44,10 @@ self.onmessage = (event) => {
       return;
     }
     try {
+      if (request.durable !== synchronousFull) {
+        db!.exec(request.durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
+        synchronousFull = request.durable;
+      }
       db!.transaction(() => {
         forEachPackedOp(request.ops, (key, value) => put!.run(key, value), (key) => remove!.run(key));
       })();

@@ -121,7 +121,7 @@ export class Metrics {
           snapshots_sent: gauges.snapshot.sent, snapshots_installed: gauges.snapshot.installed, snapshot_install_failures: gauges.snapshot.installFailures,
         }),
         ...(gauges.replication === undefined ? {} : {
-          readies: gauges.replication.readies, storage_commits: gauges.replication.storageCommits, entries_appended: gauges.replication.entriesAppended,
+          readies: gauges.replication.readies, storage_commits: gauges.replication.storageCommits, storage_syncs: gauges.replication.storageSyncs, entries_appended: gauges.replication.entriesAppended,
           peer_requests: gauges.replication.peerRequests, peer_messages: gauges.replication.peerMessages, forwarded_writes: gauges.replication.forwardedWrites,
         }),
       },
@@ -175,7 +175,8 @@ export class Metrics {
     if (gauges.replication !== undefined) {
       const replication = gauges.replication;
       counter("scribe_raft_readies_total", "Raft Ready states handled (one round each).", replication.readies);
-      counter("scribe_raft_storage_commits_total", "Durable storage commits made by the Raft loop.", replication.storageCommits);
+      counter("scribe_raft_storage_commits_total", "Storage commits made by the Raft loop.", replication.storageCommits);
+      counter("scribe_raft_storage_syncs_total", "Raft loop storage commits that were durable (fsync): new log entries, term or vote.", replication.storageSyncs);
       counter("scribe_raft_entries_appended_total", "Raft entries appended to this node's log.", replication.entriesAppended);
       counter("scribe_raft_peer_requests_total", "Peer requests (Raft messages and forwarded writes) sent.", replication.peerRequests);
       counter("scribe_raft_peer_messages_total", "Raft messages sent to peers.", replication.peerMessages);

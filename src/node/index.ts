@@ -66,8 +66,10 @@ export interface SnapshotStatus {
 export interface ReplicationCounters {
   /** Ready states handled (one Raft round each). */
   readies: number;
-  /** Durable storage commits made by the Ready loop. */
+  /** Storage commits made by the Ready loop. */
   storageCommits: number;
+  /** Those of them that had to be durable (fsync): the ones holding new log entries or a new term or vote. */
+  storageSyncs: number;
   /** Raft entries appended to this node's log. */
   entriesAppended: number;
   /** Peer requests (POSTs of messages and forwarded writes) sent. */

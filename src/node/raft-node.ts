@@ -186,7 +186,7 @@ export class RaftNode implements LedgerNode, PeerHandler {
   #closed = false;
   #failure: unknown;
   /** Ready loop work, for {@link ReplicationCounters}. */
-  readonly #work = { readies: 0, storageCommits: 0, entriesAppended: 0 };
+  readonly #work = { readies: 0, storageCommits: 0, storageSyncs: 0, entriesAppended: 0 };
 
   private constructor(options: RaftNodeOptions) {
     this.#options = options;
@@ -375,7 +375,11 @@ export class RaftNode implements LedgerNode, PeerHandler {
     // Early entries are in this node's durable log and committed: answer their clients now, not after the
     // commit of their ledger rows (a restart would replay them from the log).
     this.#answer(applied);
-    if (ops.length > 0) await this.#commit(ops);
+    // Only new log entries and a new term or vote must be on disk before this Ready's messages go out; the
+    // commit index and everything applied can be rebuilt from the durable log (etcd's MustSync rule).
+    const mustSync = ready.entries.length > 0
+      || (ready.hardState !== undefined && (ready.hardState.term !== persisted.term || ready.hardState.vote !== persisted.vote));
+    if (ops.length > 0) await this.#commit(ops, mustSync);
     log.markPersisted(ready.entries, ready.hardState);
     if (!sendEarly) this.#send(ready.messages);
     this.#finishApply(applied);
@@ -383,17 +387,22 @@ export class RaftNode implements LedgerNode, PeerHandler {
       const lateOps: BatchOp[] = [];
       const lateApplied = await this.#prepareApply(late, lateOps);
       this.#answer(lateApplied);
-      if (lateOps.length > 0) await this.#commit(lateOps);
+      if (lateOps.length > 0) await this.#commit(lateOps, false);
       this.#finishApply(lateApplied);
     }
     this.#afterSend(ready);
     this.#raw.advance(ready);
   }
 
-  /** One durable storage commit of the Ready loop. */
-  #commit(ops: BatchOp[]): Promise<void> {
+  /**
+   * One storage commit of the Ready loop; `durable` false lets the adapter skip its fsync (the next durable
+   * commit covers it). Safe for applied state: a crash that loses it leaves the applied index behind too, and
+   * the restart re-applies those committed entries from the durable log.
+   */
+  #commit(ops: BatchOp[], durable: boolean): Promise<void> {
     this.#work.storageCommits++;
-    return this.#options.storage.commit(ops);
+    if (durable) this.#work.storageSyncs++;
+    return this.#options.storage.commit(ops, { durable });
   }
 
   /**

@@ -92,7 +92,8 @@ export class RaftSnapshots {
 
   /**
    * Make the snapshot the core would send a snapshot of live state at
-   * `appliedIndex` (= the published, durable state). False when its data
+   * `appliedIndex` (= the published state; its commit may not be fsynced
+   * yet, but the compaction commit after it is, and makes it so). False when its data
    * would exceed SNAPSHOT_DATA_BYTES_MAX (then nothing changes).
    */
   async create(appliedIndex: number, membership: Membership): Promise<boolean> {

@@ -9,7 +9,11 @@
  * - Keys compare as unsigned bytes, lexicographically (memcmp order).
  * - `commit` is atomic (after a crash either every op of the batch is visible
  *   or none is) and durable (its promise resolves only after the data would
- *   survive a power cut: fsync or the adapter's equivalent).
+ *   survive a power cut: fsync or the adapter's equivalent). A commit marked
+ *   `{ durable: false }` may resolve before that, and a crash may then lose
+ *   it, but only with every commit after it: it is durable once any later
+ *   durable commit has resolved (commits are durable in order). An adapter
+ *   may treat every commit as durable.
  * - Ownership, chosen so the hot path copies nothing: arrays passed to
  *   `commit` become the store's (the caller must not mutate them afterwards);
  *   arrays returned by `get`/`scan` are read-only for the caller (an adapter
@@ -46,6 +50,16 @@ export type BatchOp =
   | { type: "put"; key: Uint8Array; value: Uint8Array }
   | { type: "delete"; key: Uint8Array };
 
+/** Options of one `commit`. */
+export interface CommitOptions {
+  /**
+   * Default true. False: the caller can rebuild this batch after a crash (the
+   * Raft loop re-applies committed entries from its durable log), so the
+   * adapter may skip the fsync; the next durable commit makes it durable.
+   */
+  durable?: boolean;
+}
+
 /** The storage port. See the module comment for the contract. */
 export interface Storage {
   /** Adapter name for logs and metrics, e.g. "memory", "sqlite". */
@@ -60,8 +74,8 @@ export interface Storage {
    * touches). At most RANGES_PER_CALL_MAX ranges.
    */
   lastInRanges(ranges: readonly KeyRange[]): Promise<Array<KvPair | undefined>>;
-  /** Atomically and durably apply `batch`. Resolves once durable. */
-  commit(batch: BatchOp[]): Promise<void>;
+  /** Atomically and durably apply `batch`. Resolves once durable (or, with `durable: false`, once applied; see the module comment). */
+  commit(batch: BatchOp[], options?: CommitOptions): Promise<void>;
   /** Approximate bytes used on disk (or in memory), for metrics. */
   sizeBytes(): Promise<number>;
   /** Flush and release resources. Idempotent. */

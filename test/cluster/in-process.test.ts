@@ -133,8 +133,13 @@ describe("in-process 3-node cluster", () => {
     for (let i = 0; i < members.length; i++) {
       expect(grew("readies", i)).toBeGreaterThan(0);
       expect(grew("storageCommits", i)).toBeGreaterThan(0);
+      // Every node appended entries, which must be fsynced; commits that only applied entries need not be.
+      expect(grew("storageSyncs", i)).toBeGreaterThan(0);
+      expect(grew("storageSyncs", i)).toBeLessThanOrEqual(grew("storageCommits", i));
       expect(grew("entriesAppended", i)).toBeGreaterThan(0);
     }
+    // The leader's Ready that only applies a write it learnt was committed needs no fsync.
+    expect(grew("storageSyncs", members.indexOf(elected))).toBeLessThan(grew("storageCommits", members.indexOf(elected)));
     const followerAt = members.indexOf(follower);
     expect(grew("forwardedWrites", followerAt)).toBe(5);
     expect(grew("peerRequests", followerAt)).toBeGreaterThan(0);

@@ -155,6 +155,20 @@ export function describeStorageConformance(target: ConformanceTarget): void {
       expect(text(all[49]!.value)).toBe("49");
     });
 
+    test("commits marked not durable are atomic, visible once resolved, and ordered with durable ones", async () => {
+      const { store } = await fresh();
+      const writes: Array<Promise<void>> = [];
+      for (let n = 0; n < 40; n++) {
+        const ops = [{ type: "put" as const, key: bytes(`n${String(n).padStart(3, "0")}`), value: bytes(`${n}`) }, { type: "put" as const, key: bytes("last"), value: bytes(`${n}`) }];
+        writes.push(store.commit(ops, { durable: n % 3 === 0 }));
+      }
+      await Promise.all(writes);
+      expect((await store.scan({ start: bytes("n"), end: bytes("o"), limit: 100 })).length).toBe(40);
+      expect(text((await store.get(bytes("last")))!)).toBe("39");
+      await store.commit([{ type: "delete", key: bytes("n000") }], { durable: false });
+      expect(await store.get(bytes("n000"))).toBeUndefined();
+    });
+
     test("large value (1 MiB) round-trips", async () => {
       const { store } = await fresh();
       const value = new Uint8Array(1 << 20);
@@ -215,13 +229,15 @@ export function describeStorageConformance(target: ConformanceTarget): void {
           );
         }
         await store.commit([{ type: "delete", key: bytes("r0005") }]);
+        // Not durable at once, but a clean close keeps it.
+        await store.commit([{ type: "put", key: bytes("r0199"), value: bytes("value-199-again") }], { durable: false });
         await store.close();
         store = await target.open(location);
         const all = await store.scan({ limit: 1000 });
         expect(all.length).toBe(199);
         expect(text(all[0]!.key)).toBe("r0000");
         expect(await store.get(bytes("r0005"))).toBeUndefined();
-        expect(text((await store.get(bytes("r0199")))!)).toBe("value-199");
+        expect(text((await store.get(bytes("r0199")))!)).toBe("value-199-again");
         expect(await store.sizeBytes()).toBeGreaterThan(0);
         await store.close();
         await target.cleanup(location);
