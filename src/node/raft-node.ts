@@ -14,10 +14,9 @@
  *
  * Writes: the leader groups the commands that arrive in one event-loop turn
  * into one entry stamped with its clock; a follower forwards its commands to
- * the leader (all commands of one event-loop turn in one request), which
- * acks them once proposed and puts the follower's request ids in the entry,
- * so the follower answers each client when it applies that entry itself, with
- * the result it computed. Reads:
+ * the leader (write-forwarder.ts), which acks them once proposed and puts the
+ * follower's request ids in the entry, so the follower answers each client
+ * when it applies that entry itself, with the result it computed. Reads:
  * ReadIndex, asked of the leader when this node is a follower.
  *
  * Membership: conf changes carry the added member's addresses; applying one
@@ -37,7 +36,7 @@ import {
   decodeConfChange, NONE, ProposalDroppedError, RawNode, seededRandom, type ConfChange, type Entry, type Message, type NodeId, type Ready,
 } from "../raft/index.ts";
 import {
-  FORWARDED_COMMANDS_MAX, PeerRequestError, REPLY_SLOTS_MAX, REPLY_WAIT_MS, REQUEST_ID_CHARS_MAX, WireFormatError, type EntriesRequest, type ForwardAck, type ForwardedWrite, type HttpTransport,
+  isConnectionRefused, PeerRequestError, REPLY_SLOTS_MAX, REPLY_WAIT_MS, REQUEST_ID_CHARS_MAX, WireFormatError, type EntriesRequest, type ForwardAck, type ForwardedWrite, type HttpTransport,
   type MemberInfo, type MembershipReply, type MembershipRequest, type PeerHandler, type ReadIndexReply,
 } from "../transport/index.ts";
 import { DEFAULT_WRITE_QUEUE_LIMITS, type WriteQueueLimits } from "./local-node.ts";
@@ -56,6 +55,7 @@ import { ReadyLoop } from "./ready-loop.ts";
 import { prepareIdempotent, remoteError } from "./idempotent-apply.ts";
 import { afterThisTurn, cancelTurn, thisTurnDone, type TurnHandle } from "./next-turn.ts";
 import { ANSWERED_TYPES, ReplySlots } from "./reply-slots.ts";
+import { WriteForwarder } from "./write-forwarder.ts";
 
 /** Options of {@link RaftNode}. */
 export interface RaftNodeOptions {
@@ -112,12 +112,6 @@ interface AppliedBatch {
   confOutcomes: Map<number, boolean>;
 }
 
-interface QueuedForward extends ForwardedWrite {
-  /** Undefined: nothing reached the leader, so a retry is safe. */
-  resolve: (ack: ForwardAck | undefined) => void;
-  reject: (error: unknown) => void;
-}
-
 interface QueuedProposal extends ProposedCommand {
   sizeBytes: number;
   /** For a write a follower forwarded (no pending write here): told whether it was proposed. */
@@ -165,8 +159,8 @@ export class RaftNode implements LedgerNode, PeerHandler {
   readonly #pending = new Map<string, PendingWrite>();
   #proposalQueue: QueuedProposal[] = [];
   #proposalFlush: TurnHandle | undefined;
-  #forwardQueue = new Map<NodeId, QueuedForward[]>();
-  #forwardFlush: TurnHandle | undefined;
+  /** This node's writes on their way to the leader while it follows (see write-forwarder.ts). */
+  readonly #forwarder: WriteForwarder;
   readonly #readWaiters = new Map<string, Array<(index: number | undefined) => void>>();
   #readBatch: Array<(index: number | undefined) => void> | undefined;
   /** Per leader, the read-index request that reads arriving in this event-loop turn will share. */
@@ -210,6 +204,11 @@ export class RaftNode implements LedgerNode, PeerHandler {
       nodeId: options.nodeId, ledger: options.ledger, storage: options.storage, log, idempotency: options.idempotency,
       transport: options.transport, snapshotEntries: options.snapshotEntries, compactionMarginEntries: options.compactionMarginEntries,
       streamLimits: options.streamLimits, valueBytesMax: options.commandLimits.valueBytesMax, signal: this.#installAbort.signal,
+    });
+    this.#forwarder = new WriteForwarder({
+      transport: options.transport,
+      awaitApplied: (requestId) => this.#awaitApplied(requestId),
+      rejectPending: (requestId, error) => this.#rejectPending(requestId, error),
     });
     options.transport.setPeers(this.#peerAddresses());
     options.transport.setEventHandlers({
@@ -529,72 +528,12 @@ export class RaftNode implements LedgerNode, PeerHandler {
       if (options.idempotencyKey !== undefined) write.idempotencyKey = options.idempotencyKey;
       if (lead === this.#options.nodeId) return await this.#proposeLocal(write);
       if (lead !== NONE) {
-        const outcome = await this.#forward(lead, write);
+        const outcome = await this.#forwarder.forward(lead, write);
         if (outcome !== undefined) return outcome;
       }
       if (this.#options.now() >= deadline) throw new NodeUnavailableError("no Raft leader is known; retry later", 1);
       await sleep(LEADER_POLL_MS);
     }
-  }
-
-  /**
-   * Forward to the leader, which puts this node's request id in the entry: the client is answered when this
-   * node applies that entry (read-your-writes here), with the result it computes itself. Undefined when the
-   * leader says it no longer leads or the connection was refused (nothing was proposed, so a retry is safe).
-   */
-  async #forward(lead: NodeId, write: ForwardedWrite): Promise<WriteOutcome | undefined> {
-    const applied = this.#awaitApplied(write.requestId);
-    if (applied === undefined) throw new NodeUnavailableError("write queue is full; retry later", 1);
-    // Awaited only once the leader acked; a rejection before that (dropped below, or a timeout) must not go unhandled.
-    applied.catch(() => undefined);
-    let ack: ForwardAck | undefined;
-    try {
-      ack = await this.#forwardBatched(lead, write);
-    } catch (error) {
-      this.#rejectPending(write.requestId, error);
-      throw error;
-    }
-    if (ack?.kind === "proposed") return await applied;
-    this.#rejectPending(write.requestId, new NodeUnavailableError("the leader did not propose the write", 1));
-    if (ack?.kind === "refused") throw remoteError(ack.code, ack.message);
-    return undefined;
-  }
-
-  /** Queue `write` for the leader: every command forwarded in one event-loop turn travels in one request. */
-  #forwardBatched(lead: NodeId, write: ForwardedWrite): Promise<ForwardAck | undefined> {
-    return new Promise<ForwardAck | undefined>((resolve, reject) => {
-      let queue = this.#forwardQueue.get(lead);
-      if (queue === undefined) this.#forwardQueue.set(lead, (queue = []));
-      queue.push({ ...write, resolve, reject });
-      this.#forwardFlush ??= afterThisTurn(() => this.#flushForwards());
-    });
-  }
-
-  #flushForwards(): void {
-    this.#forwardFlush = undefined;
-    const queues = this.#forwardQueue;
-    this.#forwardQueue = new Map();
-    for (const [lead, queue] of queues) {
-      for (let start = 0; start < queue.length; start += FORWARDED_COMMANDS_MAX) void this.#sendForwards(lead, queue.slice(start, start + FORWARDED_COMMANDS_MAX));
-    }
-  }
-
-  async #sendForwards(lead: NodeId, batch: readonly QueuedForward[]): Promise<void> {
-    let acks: ForwardAck[];
-    const writes = batch.map(({ requestId, command, idempotencyKey }): ForwardedWrite => (idempotencyKey === undefined ? { requestId, command } : { requestId, command, idempotencyKey }));
-    try {
-      acks = await this.#options.transport.forward(lead, writes);
-    } catch (error) {
-      // A refused connection sent nothing, so looking for the (new) leader again is safe; anything later is ambiguous.
-      if (isConnectionRefused(error)) {
-        for (const item of batch) item.resolve(undefined);
-        return;
-      }
-      const failure = new NodeUnavailableError(`forwarding the write to leader ${lead} failed (its outcome is unknown): ${(error as Error).message}`, 1);
-      for (const item of batch) item.reject(failure);
-      return;
-    }
-    batch.forEach((item, i) => item.resolve(acks[i]));
   }
 
   /**
@@ -1055,10 +994,8 @@ export class RaftNode implements LedgerNode, PeerHandler {
     this.#installAbort.abort();
     clearInterval(this.#ticker);
     cancelTurn(this.#proposalFlush);
-    cancelTurn(this.#forwardFlush);
     const refusal = this.#refusal()!;
-    for (const queue of this.#forwardQueue.values()) for (const item of queue) item.reject(refusal);
-    this.#forwardQueue.clear();
+    this.#forwarder.close(refusal);
     for (const { requestId, onProposed } of this.#proposalQueue) {
       if (onProposed !== undefined) onProposed(refusal);
       else this.#rejectPending(requestId, refusal);
@@ -1089,11 +1026,6 @@ function dropReply(error: ProposalDroppedError): MembershipReply {
     default:
       return refused(new NodeUnavailableError(`the leader cannot take a membership change now (${error.reason}); retry`));
   }
-}
-
-function isConnectionRefused(error: unknown): boolean {
-  const code = (error as { code?: unknown; cause?: { code?: unknown } }).code ?? (error as { cause?: { code?: unknown } }).cause?.code;
-  return code === "ConnectionRefused" || code === "ECONNREFUSED";
 }
 
 function contextKey(context: Uint8Array): string {

@@ -385,3 +385,12 @@ export class PeerRequestError extends Error {
     this.name = "PeerRequestError";
   }
 }
+
+/**
+ * Whether a peer request failed because the connection was refused: nothing was sent, so asking the (new)
+ * leader again is safe (test/cluster/forward-resend.test.ts pins down that fetch does not re-send a POST).
+ */
+export function isConnectionRefused(error: unknown): boolean {
+  const code = (error as { code?: unknown; cause?: { code?: unknown } }).code ?? (error as { cause?: { code?: unknown } }).cause?.code;
+  return code === "ConnectionRefused" || code === "ECONNREFUSED";
+}
