@@ -42,7 +42,9 @@ const pauseBetweenKeyPages = () => new Promise<void>((resolve) => setTimeout(res
 /** Open the ledger in `storage` with the edge's checkpoint pacing, and start loading its key filter in the background. */
 async function openLedger(config: Config, storage: Storage, signer: Signer, hasher: Hasher | undefined): Promise<Ledger> {
   const checkpoints = new CheckpointIssuer({ signer, origin: config.ledger.origin, pause: pauseBetweenSignatures });
-  const ledger = await Ledger.open({ storage, hasher: hasher ?? defaultHasher, checkpoints, immutable: config.ledger.immutable });
+  const ledger = await Ledger.open({
+    storage, hasher: hasher ?? defaultHasher, checkpoints, immutable: config.ledger.immutable, hotCacheBytesMax: config.ledger.hot_cache_bytes,
+  });
   void ledger.loadKeyFilter(pauseBetweenKeyPages);
   return ledger;
 }

@@ -66,6 +66,8 @@ const ConfigSchema = v.strictObject({
     value_bytes_max: v.pipe(positive, v.maxValue(1024 * 1024 * 1024)),
     batch_operations_max: v.pipe(positive, v.maxValue(100_000)),
     batch_bytes_max: positive,
+    /** Memory budget of the in-memory cache of recently written or read keys (their newest record and small value); 0 turns it off. */
+    hot_cache_bytes: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(1024 * 1024 * 1024 * 1024)),
     /** Checkpoint signing key file; default <data_dir>/checkpoint.key. Every node of a cluster must use the same key. */
     signing_key_file: v.optional(v.pipe(v.string(), v.minLength(1))),
   }),
@@ -124,6 +126,7 @@ export const DEFAULT_CONFIG: Config = {
     value_bytes_max: 16 * 1024 * 1024,
     batch_operations_max: 1000,
     batch_bytes_max: 32 * 1024 * 1024,
+    hot_cache_bytes: 256 * 1024 * 1024,
   },
   limits: {
     body_bytes_max: 64 * 1024 * 1024,

@@ -31,7 +31,7 @@ import {
   ChunkWriter, decodeFormat, encodeFormat, FORMAT_KEY, LEDGER_FORMAT, MERKLE_STORED_LEVEL_MIN, merkleKey, valueKey,
   VALUE_INLINE_BYTES_MAX, versionKey, type ChunkItem, type LatestRecord,
 } from "./records.ts";
-import { LedgerReader, type DecidedEntry, type HotRecord } from "./reader.ts";
+import { HOT_CACHE_BYTES_DEFAULT, LedgerReader, type DecidedEntry, type HotRecord } from "./reader.ts";
 import { type CheckpointIssuer } from "./checkpoints.ts";
 
 /** What one applied operation produced. */
@@ -70,7 +70,7 @@ export interface LedgerOptions {
   immutable: boolean;
   /** Largest value kept in the in-memory hot cache. */
   hotValueBytesMax?: number;
-  /** Total budget of the hot cache in bytes. */
+  /** Total budget of the hot cache in bytes (entries counted with HOT_ENTRY_OVERHEAD_BYTES each); default HOT_CACHE_BYTES_DEFAULT. */
   hotCacheBytesMax?: number;
 }
 
@@ -108,7 +108,7 @@ export class Ledger extends LedgerReader {
       treeSize: frontier.size,
       rootHash: frontier.root(),
       hotValueBytesMax: options.hotValueBytesMax ?? 4096,
-      hotCacheBytesMax: options.hotCacheBytesMax ?? 64 * 1024 * 1024,
+      hotCacheBytesMax: options.hotCacheBytesMax ?? HOT_CACHE_BYTES_DEFAULT,
     });
     this.#frontier = frontier;
     this.#immutable = options.immutable;

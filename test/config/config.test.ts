@@ -27,6 +27,7 @@ describe("config", () => {
     expect(() => resolveConfig(flagLayer({ port: "abc" }))).toThrow(/network\.client_port/);
     expect(() => resolveConfig(envLayer({ SCRIBE_LEDGER_IMMUTABLE: "maybe" }))).toThrow(/ledger\.immutable/);
     expect(() => resolveConfig(flagLayer({ storage: "floppy" }))).toThrow(/storage\.adapter/);
+    expect(() => resolveConfig(envLayer({ SCRIBE_LEDGER_HOT_CACHE_BYTES: "-1" }))).toThrow(/ledger\.hot_cache_bytes/);
     expect(() => resolveConfig({ network: { client_prot: 1 } })).toThrow(/client_prot/);
     expect(() => envLayer({ SCRIBE_NOPE_X: "1" })).toThrow(ConfigError);
     expect(() => parseConfigFile("[node\nid=", "broken.toml")).toThrow(/broken\.toml/);

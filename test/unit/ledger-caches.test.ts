@@ -1,14 +1,16 @@
 /**
- * The key filter: it never calls a key it was given absent (across its
- * layers), answers "may be present" for everything until complete, and
- * rules out most keys it was not given. Through the ledger: once loaded
- * from a reopened store it still knows every stored key (a PUT of one gets
- * the next version, a GET finds it), and absent keys cost no storage read.
+ * The ledger's two in-memory helpers. The key filter never calls a key it
+ * was given absent (across its layers), answers "may be present" for
+ * everything until complete, and rules out most keys it was not given;
+ * through the ledger, once loaded from a reopened store it still knows every
+ * stored key (a PUT of one gets the next version, a GET finds it), and
+ * absent keys cost no storage read. The hot cache keeps keys up to its byte
+ * budget and evicts the oldest beyond it.
  */
 import { describe, expect, test } from "bun:test";
 import { KEY_FILTER_FIRST_LAYER_KEYS, KeyFilter } from "../../src/ledger/key-filter.ts";
 import { Ledger } from "../../src/ledger/ledger.ts";
-import { KEY_FILTER_LOAD_PAGE_ROWS } from "../../src/ledger/reader.ts";
+import { HOT_ENTRY_OVERHEAD_BYTES, KEY_FILTER_LOAD_PAGE_ROWS } from "../../src/ledger/reader.ts";
 import { CheckpointIssuer } from "../../src/ledger/checkpoints.ts";
 import { KeyNotFoundError } from "../../src/ledger/errors.ts";
 import { generateSigner } from "../../src/checkpoint/index.ts";
@@ -119,5 +121,28 @@ describe("ledger key filter", () => {
     expect(await ledgerAfter.loadKeyFilter()).toBe(false);
     const prepared = await ledgerAfter.prepare([put("kept")], 2_000);
     expect(prepared.results[0]).toMatchObject({ ok: true, applied: [{ version: 2 }] });
+  });
+});
+
+describe("hot cache budget", () => {
+  test("the cache holds keys up to its byte budget (each counted with its measured overhead) and evicts the oldest beyond it", async () => {
+    const base = createMemoryStorage();
+    const seed = await open(base);
+    const keys = Array.from({ length: 3_000 }, (_, i) => `hot/${String(i).padStart(5, "0")}`);
+    for (let start = 0; start < keys.length; start += 1_000) await apply(seed, base, keys.slice(start, start + 1_000).map(put));
+    let scans = 0;
+    const storage: Storage = { ...base, scan: (options) => (scans++, base.scan(options)) };
+    // Room for 2,000 entries (a key, its equal value, the overhead).
+    const perEntry = "hot/00000".length * 2 + HOT_ENTRY_OVERHEAD_BYTES;
+    const ledger = await Ledger.open({
+      storage, hasher: defaultHasher, checkpoints: new CheckpointIssuer({ signer, origin: "filter" }), immutable: false, hotCacheBytesMax: 2_000 * perEntry,
+    });
+    for (const key of keys) await ledger.get(key);
+    const afterFirstPass = scans;
+    // The newest 1,500 read are cached; the oldest were evicted and are read from storage again.
+    for (const key of keys.slice(-1_500)) expect((await ledger.get(key)).version).toBe(1);
+    expect(scans).toBe(afterFirstPass);
+    for (const key of keys.slice(0, 100)) expect((await ledger.get(key)).version).toBe(1);
+    expect(scans).toBe(afterFirstPass + 100);
   });
 });
