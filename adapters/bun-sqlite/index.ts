@@ -25,6 +25,7 @@
 import {
   assertRanges,
   assertScanOptions,
+  compareBytes,
   type KeyRange,
   type BatchOp,
   type CommitOptions,
@@ -68,6 +69,14 @@ interface PendingCommit {
 const GROUP_BATCHES_MAX_DEFAULT = 1024;
 /** Groups handed to the writer worker and not yet answered. */
 export const GROUPS_IN_FLIGHT_MAX = 2;
+/**
+ * Reverse scans with both bounds and at most this limit (the ledger's "newest
+ * version of a key" reads) run as `k < end ORDER BY k DESC` and drop rows below
+ * `start` here: SQLite answered that in about half the time of the two-bound
+ * query (3.3 against 6.4 µs on 300,000 rows), at the price of reading at most
+ * this many rows past the range.
+ */
+const REVERSE_SCAN_END_ONLY_LIMIT_MAX = 8;
 /** Ranges answered by one lastInRanges statement (3 parameters each). */
 const RANGES_PER_STATEMENT = 64;
 
@@ -198,8 +207,17 @@ export async function createBunSqliteStorage(options: BunSqliteStorageOptions): 
       assertScanOptions(scanOptions);
       const hasStart = scanOptions.start !== undefined;
       const hasEnd = scanOptions.end !== undefined;
-      const statement = scanStatement(hasStart, hasEnd, scanOptions.reverse === true);
       const { start, end, limit } = scanOptions;
+      if (scanOptions.reverse === true && hasStart && hasEnd && limit <= REVERSE_SCAN_END_ONLY_LIMIT_MAX) {
+        const out: KvPair[] = [];
+        for (const row of scanStatement(false, true, true).all(end, limit) as Array<{ k: Uint8Array; v: Uint8Array }>) {
+          // Descending: once a row is below start, so is every later one.
+          if (compareBytes(row.k, start!) < 0) break;
+          out.push({ key: toBytes(row.k), value: toBytes(row.v) });
+        }
+        return out;
+      }
+      const statement = scanStatement(hasStart, hasEnd, scanOptions.reverse === true);
       const rows = (hasStart ? (hasEnd ? statement.all(start, end, limit) : statement.all(start, limit)) : hasEnd ? statement.all(end, limit) : statement.all(limit)) as Array<{ k: Uint8Array; v: Uint8Array }>;
       return rows.map((row): KvPair => ({ key: toBytes(row.k), value: toBytes(row.v) }));
     },
