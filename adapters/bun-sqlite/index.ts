@@ -21,6 +21,12 @@
  * later group may depend on an earlier one (a ledger's next seqs), so after
  * a failure the worker refuses every group already sent, and the adapter
  * refuses all further commits (fail-stop: reopen to go on).
+ *
+ * Completions: the worker also stores the id of its newest committed group
+ * in shared memory before it posts the reply. `pollCommits` reads it
+ * and settles those groups at once: on a busy node the reply message waited
+ * about 0.2 ms for the event loop (measured), and nodes poll on every
+ * request. Only successes are stored there; failures come by message.
  */
 import {
   assertRanges,
@@ -139,6 +145,10 @@ export async function createBunSqliteStorage(options: BunSqliteStorageOptions): 
   }
 
   const worker = new Worker(writerWorkerSpecifier());
+  /** [0]: the id of the newest group the worker committed (ids ascend; -1 before the first). 64-bit: ids never wrap. */
+  const committedId = new BigInt64Array(new SharedArrayBuffer(BigInt64Array.BYTES_PER_ELEMENT));
+  committedId[0] = -1n;
+
   let nextGroupId = 0;
   /** Groups sent to the worker and not yet answered, oldest first. */
   const inFlight: Array<{ id: number; group: PendingCommit[] }> = [];
@@ -147,20 +157,31 @@ export async function createBunSqliteStorage(options: BunSqliteStorageOptions): 
   let onOpened: (() => void) | undefined;
   let onClosed: (() => void) | undefined;
   const idleWaiters: Array<() => void> = [];
+  /** Resolve every in-flight group up to `id` (they commit in order), then hand the worker more. Returns how many. */
+  function settleCommitted(id: number): number {
+    let settled = 0;
+    while (inFlight.length > 0 && inFlight[0]!.id <= id) {
+      for (const pending of inFlight.shift()!.group) pending.resolve();
+      settled++;
+    }
+    if (settled > 0) sendNextGroups();
+    return settled;
+  }
   worker.onmessage = (event: MessageEvent<WriterReply>) => {
     const reply = event.data;
     if (reply.type === "opened") return onOpened?.();
     if (reply.type === "closed") return onClosed?.();
-    const finished = inFlight.shift()!;
     if (reply.type === "committed") {
-      for (const pending of finished.group) pending.resolve();
-    } else {
-      const error = new Error(`sqlite commit failed: ${reply.message}`);
-      for (const pending of finished.group) pending.reject(error);
-      if (workerFailure === undefined) {
-        workerFailure = error;
-        for (const pending of queue.splice(0)) pending.reject(error);
-      }
+      // Already settled by pollCommits, or settle it (and any before it) now.
+      settleCommitted(reply.id);
+      return;
+    }
+    const finished = inFlight.shift()!;
+    const error = new Error(`sqlite commit failed: ${reply.message}`);
+    for (const pending of finished.group) pending.reject(error);
+    if (workerFailure === undefined) {
+      workerFailure = error;
+      for (const pending of queue.splice(0)) pending.reject(error);
     }
     sendNextGroups();
   };
@@ -173,7 +194,7 @@ export async function createBunSqliteStorage(options: BunSqliteStorageOptions): 
   };
   await new Promise<void>((resolve) => {
     onOpened = resolve;
-    worker.postMessage({ type: "open", path: options.path } satisfies WriterRequest);
+    worker.postMessage({ type: "open", path: options.path, committedId } satisfies WriterRequest);
   });
 
   function sendNextGroups(): void {
@@ -234,6 +255,11 @@ export async function createBunSqliteStorage(options: BunSqliteStorageOptions): 
         }
       }
       return out;
+    },
+    pollCommits() {
+      if (inFlight.length === 0) return 0;
+      const id = Number(Atomics.load(committedId, 0));
+      return id < inFlight[0]!.id ? 0 : settleCommitted(id);
     },
     commit(batch: BatchOp[], commitOptions?: CommitOptions) {
       if (closed) return Promise.reject(new StorageClosedError("sqlite"));

@@ -12,7 +12,8 @@ import { forEachPackedOp } from "./wire.ts";
 
 /** `ops` is a group's operations packed by wire.ts, transferred to this worker. */
 /** `durable: false` commits with synchronous=NORMAL: no fsync, made durable by the next FULL commit's fsync of the same WAL. */
-export type WriterRequest = { type: "open"; path: string } | { type: "commit"; id: number; ops: ArrayBuffer; durable: boolean } | { type: "close" };
+/** `committedId[0]` is set to each committed group's id before its reply is posted (see index.ts, Completions). */
+export type WriterRequest = { type: "open"; path: string; committedId: BigInt64Array } | { type: "commit"; id: number; ops: ArrayBuffer; durable: boolean } | { type: "close" };
 export type WriterReply =
   | { type: "opened" }
   | { type: "committed"; id: number }
@@ -22,6 +23,7 @@ export type WriterReply =
 declare const self: { onmessage: (event: MessageEvent<WriterRequest>) => void; postMessage(reply: WriterReply): void };
 
 let db: Database | undefined;
+let committedId: BigInt64Array | undefined;
 let put: ReturnType<Database["prepare"]> | undefined;
 let remove: ReturnType<Database["prepare"]> | undefined;
 /** The connection's current synchronous setting: true for FULL, false for NORMAL. */
@@ -33,6 +35,7 @@ self.onmessage = (event) => {
   const request = event.data;
   if (request.type === "open") {
     db = new Database(request.path);
+    committedId = request.committedId;
     db.exec("PRAGMA synchronous = FULL");
     db.exec("PRAGMA busy_timeout = 5000");
     put = db.prepare("INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)");
@@ -51,6 +54,7 @@ self.onmessage = (event) => {
       db!.transaction(() => {
         forEachPackedOp(request.ops, (key, value) => put!.run(key, value), (key) => remove!.run(key));
       })();
+      Atomics.store(committedId!, 0, BigInt(request.id));
       self.postMessage({ type: "committed", id: request.id });
     } catch (error) {
       failure = String(error);

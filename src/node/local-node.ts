@@ -83,6 +83,8 @@ export class LocalNode implements LedgerNode {
   }
 
   write(command: WriteCommand, options: WriteOptions = {}): Promise<WriteOutcome> {
+    // Settle any group the storage already made durable, so its clients are answered in this turn.
+    this.#options.storage.pollCommits?.();
     const refusal = this.#refusal();
     if (refusal !== undefined) return Promise.reject(refusal);
     const { idempotencyKey } = options;

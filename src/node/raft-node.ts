@@ -519,6 +519,8 @@ export class RaftNode implements LedgerNode, PeerHandler {
   // ---- writes ----
 
   async write(command: WriteCommand, options: WriteOptions = {}): Promise<WriteOutcome> {
+    // Settle storage commits already durable (see Storage.pollCommits): the Ready loop waits on them.
+    this.#options.storage.pollCommits?.();
     const deadline = this.#options.now() + this.#options.leaderWaitMs;
     for (;;) {
       const refusal = this.#serviceRefusal();
@@ -839,6 +841,7 @@ export class RaftNode implements LedgerNode, PeerHandler {
    * can answer. A snapshot's data is checked here, before the core sees it.
    */
   receive(messages: Message[], senderAddress: string | undefined): Promise<Message[]> | undefined {
+    this.#options.storage.pollCommits?.();
     if (this.#stopped()) throw new PeerRequestError(503, "node is stopping");
     for (const message of messages) {
       if (message.to !== this.#options.nodeId) throw new PeerRequestError(400, `message for node ${message.to} sent to node ${this.#options.nodeId}`);

@@ -76,6 +76,15 @@ export interface Storage {
   lastInRanges(ranges: readonly KeyRange[]): Promise<Array<KvPair | undefined>>;
   /** Atomically and durably apply `batch`. Resolves once durable (or, with `durable: false`, once applied; see the module comment). */
   commit(batch: BatchOp[], options?: CommitOptions): Promise<void>;
+  /**
+   * Optional. Settle, on the calling thread and at once, commits the adapter
+   * has already made durable but not yet reported (an adapter whose commits
+   * finish on another thread reports them by message, which waits until the
+   * event loop gets to it). Returns how many commits it settled. Must be
+   * cheap (an atomic load when there is nothing to do): nodes call it on
+   * their hot paths, once per incoming request.
+   */
+  pollCommits?(): number;
   /** Approximate bytes used on disk (or in memory), for metrics. */
   sizeBytes(): Promise<number>;
   /** Flush and release resources. Idempotent. */

@@ -15,12 +15,17 @@ const VALUE = new TextEncoder().encode("value");
 const put = (key: string) => ({ operations: [{ op: "put" as const, key, value: VALUE, contentType: "text/plain" }] });
 
 /** A memory store that counts commits and can be told to fail the next one. */
-function countingStorage(): Storage & { commits: number; failNext: boolean } {
+function countingStorage(): Storage & { commits: number; polls: number; failNext: boolean } {
   const inner = createMemoryStorage();
   const counted = {
     name: inner.name,
     commits: 0,
+    polls: 0,
     failNext: false,
+    pollCommits: () => {
+      counted.polls++;
+      return 0;
+    },
     get: (key: Uint8Array) => inner.get(key),
     scan: (options: Parameters<Storage["scan"]>[0]) => inner.scan(options),
     lastInRanges: (ranges: Parameters<Storage["lastInRanges"]>[0]) => inner.lastInRanges(ranges),
@@ -50,6 +55,15 @@ describe("LocalNode", () => {
     const outcomes = await Promise.all(Array.from({ length: 50 }, (_, i) => server.node.write(put(`g${i}`))));
     expect(storage.commits - before).toBe(1);
     expect(outcomes.map((outcome) => outcome.applied[0]!.seq)).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    await server.close();
+  });
+
+  test("every write first asks the storage to settle commits already durable (Storage.pollCommits)", async () => {
+    const storage = countingStorage();
+    const server = await openTestServer({ storage });
+    const before = storage.polls;
+    await Promise.all(Array.from({ length: 7 }, (_, i) => server.node.write(put(`p${i}`))));
+    expect(storage.polls - before).toBe(7);
     await server.close();
   });
 

@@ -48,3 +48,31 @@ describe("bun-sqlite after a failed commit", () => {
     }
   });
 });
+
+describe("bun-sqlite pollCommits", () => {
+  test("settles a commit the worker finished while this thread never yields (the reply message cannot have arrived)", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "scribe-sqlite-poll-"));
+    try {
+      const storage = await createBunSqliteStorage({ path: join(dir, "ledger.sqlite") });
+      const bytes = (text: string) => new TextEncoder().encode(text);
+      expect(storage.pollCommits!()).toBe(0);
+      let resolved = false;
+      const commit = storage.commit([{ type: "put", key: bytes("k"), value: bytes("v") }]).then(() => (resolved = true));
+      // Spin without awaiting: worker messages are only delivered when this thread returns to its event loop.
+      const deadline = Date.now() + 10_000;
+      let settled = 0;
+      while (settled === 0 && Date.now() < deadline) settled = storage.pollCommits!();
+      expect(settled).toBe(1);
+      expect(resolved).toBe(false); // resolution callbacks run once this synchronous code ends
+      await commit;
+      expect(resolved).toBe(true);
+      // The reply that arrives afterwards settles nothing twice, and the store still works.
+      await storage.commit([{ type: "put", key: bytes("k2"), value: bytes("v2") }]);
+      expect(storage.pollCommits!()).toBe(0);
+      expect(new TextDecoder().decode(await storage.get(bytes("k2")))).toBe("v2");
+      await storage.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
