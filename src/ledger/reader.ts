@@ -85,6 +85,8 @@ export interface KeyProof {
 export const LIST_SCAN_ROWS_MAX = 10_000;
 /** Version rows one page of the key filter's load reads. */
 export const KEY_FILTER_LOAD_PAGE_ROWS = 4096;
+/** Rows read per step when skipping a key's versions that are in storage but not yet published. */
+const UNPUBLISHED_SKIP_PAGE_ROWS = 16;
 /**
  * Memory one hot-cache entry takes beyond its key's characters and its
  * value's bytes: the Map entry, the record objects and the value's array
@@ -254,11 +256,40 @@ export class LedgerReader {
     return this.#hot.get(key)?.latest;
   }
 
-  /** The newest version row of `key` in storage (one reverse scan), or undefined if it never existed. */
+  /**
+   * Whether a stored row's entry is published. A group's rows reach storage
+   * before it is published (its clients are answered at publish), and a
+   * store may show rows before they are synced; reads skip such rows.
+   */
+  #published(row: VersionRow): boolean {
+    return row.entry.seq < this.#treeSize;
+  }
+
+  /**
+   * The newest published version row of `key` (one reverse scan, more only
+   * when the newest rows belong to a group not yet published), or undefined
+   * if it has none.
+   */
   async #latestRow(key: string): Promise<{ version: number; row: VersionRow } | undefined> {
-    const rows = await this.storage.scan({ ...versionRange(key), limit: 1, reverse: true });
-    if (rows.length === 0) return undefined;
-    return { version: versionOfRowKey(rows[0]!), row: decodeVersionRow(rows[0]!.value) };
+    const range = versionRange(key);
+    let end = range.end;
+    for (let limit = 1; ; limit = UNPUBLISHED_SKIP_PAGE_ROWS) {
+      const rows = await this.storage.scan({ start: range.start, end, limit, reverse: true });
+      for (const pair of rows) {
+        const row = decodeVersionRow(pair.value);
+        if (this.#published(row)) return { version: versionOfRowKey(pair), row };
+      }
+      if (rows.length < limit) return undefined;
+      end = rows[rows.length - 1]!.key;
+    }
+  }
+
+  /** Version `version` of `key` if it is stored and published. */
+  async #publishedVersionRow(key: string, version: number): Promise<VersionRow | undefined> {
+    const bytes = await this.storage.get(versionKey(key, version));
+    if (bytes === undefined) return undefined;
+    const row = decodeVersionRow(bytes);
+    return this.#published(row) ? row : undefined;
   }
 
   /** The newest record of `key` in published state, or null if it never existed. */
@@ -289,11 +320,18 @@ export class LedgerReader {
       reads.push(this.storage.lastInRanges(keys.slice(first, first + RANGES_PER_CALL_MAX).map(versionRange)));
     }
     const rows = (await Promise.all(reads)).flat();
+    const found = rows.map((pair) => (pair === undefined ? undefined : { version: versionOfRowKey(pair), row: decodeVersionRow(pair.value) }));
+    // A newest row of a group not yet published: look further back for the key's published one.
+    const unpublished = found.flatMap((item, i) => (item !== undefined && !this.#published(item.row) ? [i] : []));
+    if (unpublished.length > 0) {
+      const older = await Promise.all(unpublished.map((i) => this.#latestRow(keys[i]!)));
+      unpublished.forEach((i, n) => (found[i] = older[n]));
+    }
     const current = generation === this.#generation;
-    return rows.map((pair, i) => {
-      if (pair === undefined) return null;
-      const { entry, value } = decodeVersionRow(pair.value);
-      const latest: LatestRecord = { version: versionOfRowKey(pair), seq: entry.seq, deleted: entry.op === "delete" };
+    return found.map((item, i) => {
+      if (item === undefined) return null;
+      const { entry, value } = item.row;
+      const latest: LatestRecord = { version: item.version, seq: entry.seq, deleted: entry.op === "delete" };
       const key = keys[i]!;
       if (current && !this.#hot.has(key)) this.#remember(key, { latest, timestampMs: entry.timestampMs, contentType: entry.contentType, value });
       return latest;
@@ -327,9 +365,9 @@ export class LedgerReader {
       }
       if (entry.op === "delete") throw new KeyNotFoundError(key, " (deleted)");
     } else {
-      const bytes = await this.storage.get(versionKey(key, version));
-      if (bytes === undefined) throw new VersionNotFoundError(key, version);
-      found = { version, row: decodeVersionRow(bytes) };
+      const row = await this.#publishedVersionRow(key, version);
+      if (row === undefined) throw new VersionNotFoundError(key, version);
+      found = { version, row };
       if (found.row.entry.op === "delete") throw new KeyNotFoundError(key, ` (version ${version} is a delete)`);
     }
     const { entry } = found.row;
@@ -347,8 +385,16 @@ export class LedgerReader {
   /** Versions of `key`, newest first, starting below `beforeVersion` (exclusive) when given. */
   async history(key: string, options: { beforeVersion?: number; limit: number }): Promise<Page<HistoryItem, number>> {
     const range = versionRange(key);
-    const end = options.beforeVersion === undefined ? range.end : versionKey(key, options.beforeVersion);
-    const rows = await this.storage.scan({ start: range.start, end, limit: options.limit + 1, reverse: true });
+    let end = options.beforeVersion === undefined ? range.end : versionKey(key, options.beforeVersion);
+    let rows = await this.storage.scan({ start: range.start, end, limit: options.limit + 1, reverse: true });
+    if (rows.length > 0 && !this.#published(decodeVersionRow(rows[0]!.value))) {
+      // The newest rows belong to a group not yet published: start below them.
+      const newest = await this.#latestRow(key);
+      if (newest === undefined) throw new KeyNotFoundError(key);
+      const below = versionKey(key, newest.version + 1);
+      if (compareBytes(below, end) < 0) end = below;
+      rows = await this.storage.scan({ start: range.start, end, limit: options.limit + 1, reverse: true });
+    }
     if (rows.length === 0 && (await this.latest(key)) === null) throw new KeyNotFoundError(key);
     const items = rows.slice(0, options.limit).map((row): HistoryItem => {
       const { entry } = decodeVersionRow(row.value);
@@ -377,7 +423,8 @@ export class LedgerReader {
         while (last + 1 < rows.length && sameKeyPart(rows[last + 1]!.key, rows[i]!.key, versionAt)) last++;
         scanned += last - i + 1;
         const complete = last + 1 < rows.length || rows.length < pageRows;
-        const newest = complete ? { version: versionOfRowKey(rows[last]!), row: decodeVersionRow(rows[last]!.value) } : await this.#latestRow(key);
+        let newest = complete ? { version: versionOfRowKey(rows[last]!), row: decodeVersionRow(rows[last]!.value) } : await this.#latestRow(key);
+        if (newest !== undefined && !this.#published(newest.row)) newest = await this.#latestRow(key);
         if (newest !== undefined && newest.row.entry.op === "put") {
           items.push({ key, latest: { version: newest.version, seq: newest.row.entry.seq, deleted: false } });
         }
@@ -503,9 +550,9 @@ export class LedgerReader {
       seq = latest.seq;
       resolvedVersion = latest.version;
     } else {
-      const bytes = await this.storage.get(versionKey(key, version));
-      if (bytes === undefined) throw new VersionNotFoundError(key, version);
-      seq = decodeVersionRow(bytes).entry.seq;
+      const row = await this.#publishedVersionRow(key, version);
+      if (row === undefined) throw new VersionNotFoundError(key, version);
+      seq = row.entry.seq;
       resolvedVersion = version;
     }
     if (seq >= checkpoint.treeSize) throw new KeyNotFoundError(key, " (not yet in a checkpoint)");
