@@ -390,10 +390,9 @@ export class LedgerReader {
     if (rows.length > 0 && !this.#published(decodeVersionRow(rows[0]!.value))) {
       // The newest rows belong to a group not yet published: start below them.
       const newest = await this.#latestRow(key);
-      if (newest === undefined) throw new KeyNotFoundError(key);
-      const below = versionKey(key, newest.version + 1);
-      if (compareBytes(below, end) < 0) end = below;
-      rows = await this.storage.scan({ start: range.start, end, limit: options.limit + 1, reverse: true });
+      const below = newest === undefined ? undefined : versionKey(key, newest.version + 1);
+      if (below !== undefined && compareBytes(below, end) < 0) end = below;
+      rows = below === undefined ? [] : await this.storage.scan({ start: range.start, end, limit: options.limit + 1, reverse: true });
     }
     if (rows.length === 0 && (await this.latest(key)) === null) throw new KeyNotFoundError(key);
     const items = rows.slice(0, options.limit).map((row): HistoryItem => {
@@ -423,8 +422,8 @@ export class LedgerReader {
         while (last + 1 < rows.length && sameKeyPart(rows[last + 1]!.key, rows[i]!.key, versionAt)) last++;
         scanned += last - i + 1;
         const complete = last + 1 < rows.length || rows.length < pageRows;
-        let newest = complete ? { version: versionOfRowKey(rows[last]!), row: decodeVersionRow(rows[last]!.value) } : await this.#latestRow(key);
-        if (newest !== undefined && !this.#published(newest.row)) newest = await this.#latestRow(key);
+        const lastRow = complete ? decodeVersionRow(rows[last]!.value) : undefined;
+        const newest = lastRow !== undefined && this.#published(lastRow) ? { version: versionOfRowKey(rows[last]!), row: lastRow } : await this.#latestRow(key);
         if (newest !== undefined && newest.row.entry.op === "put") {
           items.push({ key, latest: { version: newest.version, seq: newest.row.entry.seq, deleted: false } });
         }
