@@ -14,7 +14,7 @@ import { ConfigError, envLayer, flagLayer, parseConfigFile, resolveConfig, type 
 import { openClusterServer, openLedgerServer, selfAddresses } from "./server.ts";
 import { JOIN_DEFAULTS, joinCluster, JoinRefusedError } from "./node/join.ts";
 import { loadOrCreateSigner, SIGNING_KEY_FILE } from "../adapters/runtime/keyfile.ts";
-import { openStorage, runtimeName, type StorageChoice } from "../adapters/runtime/storage.ts";
+import { openStorage, runtimeName, type StorageChoice, type StorageTuning } from "../adapters/runtime/storage.ts";
 import { serve } from "../adapters/runtime/serve.ts";
 import { verifierKeyString } from "./checkpoint/index.ts";
 import { runtimeHasher } from "../adapters/runtime/hasher.ts";
@@ -48,6 +48,8 @@ A [cluster] section (secret; peers to found a cluster) makes the node a Raft
 cluster member serving peers on network.raft_port; see config-node1.toml.
 Snapshots and log compaction: consensus.snapshot_entries (default 10000) and
 consensus.compaction_margin_entries (default 1000).
+SQLite write path: storage.sqlite_writer = auto|inline|worker (default auto: inline
+on a single node, worker in a cluster; README "SQLite writer").
 
        bun run src/main.ts keygen FILE [KEY_NAME]
                     create a checkpoint signing key file (if missing) and print its
@@ -100,6 +102,16 @@ async function keygen(args: string[]): Promise<void> {
   console.log(`verifier key: ${verifierKeyString(signer)}`);
 }
 
+/**
+ * Adapter tuning from config. `storage.sqlite_writer = "auto"` picks `automatic`: inline for a single node
+ * (its commit path is bound by thread hand-offs), the worker for a cluster member (bound by main-thread CPU);
+ * README, "SQLite writer".
+ */
+function storageTuning(config: Config, automatic: "inline" | "worker"): StorageTuning {
+  const chosen = config.storage.sqlite_writer ?? "auto";
+  return { segmentBytes: config.storage.segment_size, sqliteWriter: chosen === "auto" ? automatic : chosen };
+}
+
 async function main(argv: string[]): Promise<void> {
   if (argv[0] === "keygen") return keygen(argv.slice(1));
   const loaded = await loadConfig(argv);
@@ -107,9 +119,7 @@ async function main(argv: string[]): Promise<void> {
   const { config } = loaded;
   if (config.cluster !== undefined) return mainCluster(config, loaded.join);
   const unlock = await lockDataDir(config.node.data_dir);
-  const storage = await openStorage(config.storage.adapter as StorageChoice, config.node.data_dir, {
-    segmentBytes: config.storage.segment_size,
-  });
+  const storage = await openStorage(config.storage.adapter as StorageChoice, config.node.data_dir, storageTuning(config, "inline"));
   const { signer, created } = await loadOrCreateSigner(signingKeyPath(config), config.ledger.key_name);
   const server = await openLedgerServer({
     config,
@@ -167,9 +177,7 @@ async function joinOrStop(url: string, config: Config): Promise<void> {
 /** A Raft cluster member: the client API on client_port, peers on raft_port. */
 async function mainCluster(config: Config, joinUrl: string | undefined): Promise<void> {
   const unlock = await lockDataDir(config.node.data_dir);
-  const storage = await openStorage(config.storage.adapter as StorageChoice, config.node.data_dir, {
-    segmentBytes: config.storage.segment_size,
-  });
+  const storage = await openStorage(config.storage.adapter as StorageChoice, config.node.data_dir, storageTuning(config, "worker"));
   const { signer, created } = await loadOrCreateSigner(signingKeyPath(config), config.ledger.key_name);
   const server = await openClusterServer({ config, storage, signer, hasher: await runtimeHasher(), peerFetch: await runtimePeerFetch(), onFatal, join: joinUrl !== undefined });
   // A node that already belongs to a cluster (a restart) comes back from its storage; --join is then moot.

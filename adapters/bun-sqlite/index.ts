@@ -1,32 +1,18 @@
 /**
- * Bun SQLite storage adapter: one SQLite file, WAL journal, synchronous=FULL,
- * so a transaction is on disk (WAL fsynced) before `commit` resolves. The
- * default on Bun.
+ * Bun SQLite storage adapter: one SQLite file in WAL mode; `commit` resolves
+ * only once its transaction is on disk (the WAL fsynced). The default on
+ * Bun.
  *
- * Writes go through a dedicated connection in a Worker (writer-worker.ts) so
- * the fsync never blocks the event loop; reads use a connection on the
- * calling thread (WAL lets readers run beside the writer and see every
- * committed transaction).
- *
- * Group commit: batches that arrive while earlier groups commit form the
- * next group, one transaction and one fsync. Up to GROUPS_IN_FLIGHT_MAX
- * groups are handed to the worker at once, so it starts the next transaction
- * the moment the previous COMMIT returns instead of waiting for a round trip
- * through this thread; they commit in the order sent. A group of only
- * `durable: false` batches commits with synchronous=NORMAL (no fsync; the
- * WAL is sequential, so the next FULL commit's fsync makes it durable too).
- * Each caller's batch
- * stays atomic because its whole group is one transaction; if it fails,
- * every caller in the group sees the error and none of it is visible. A
- * later group may depend on an earlier one (a ledger's next seqs), so after
- * a failure the worker refuses every group already sent, and the adapter
- * refuses all further commits (fail-stop: reopen to go on).
- *
- * Completions: the worker also stores the id of its newest committed group
- * in shared memory before it posts the reply. `pollCommits` reads it
- * and settles those groups at once: on a busy node the reply message waited
- * about 0.2 ms for the event loop (measured), and nodes poll on every
- * request. Only successes are stored there; failures come by message.
+ * Two write paths, chosen at open (`writer`):
+ * - "worker" (worker-writer.ts): a dedicated connection in a Worker commits
+ *   groups with synchronous=FULL, so the fsync never blocks the event loop.
+ * - "inline" (inline-writer.ts): transactions run on this thread's
+ *   connection without an fsync, and an fdatasync of the WAL on the I/O
+ *   thread pool acknowledges them; no thread hand-off per group.
+ * Reads always use the connection on the calling thread (WAL lets readers
+ * run beside the writer and see every committed transaction; with "inline"
+ * they may see a transaction before its sync, which the ledger's readers
+ * never serve before it is published).
  */
 import {
   assertRanges,
@@ -40,15 +26,22 @@ import {
   type Storage,
   StorageClosedError,
 } from "../../src/storage/index.ts";
-import type { WriterReply, WriterRequest } from "./writer-worker.ts";
-import { packOps } from "./wire.ts";
+import { createInlineWriter, type SqliteWriter } from "./inline-writer.ts";
+import { createWorkerWriter, type PolledSqliteWriter } from "./worker-writer.ts";
+
+export { GROUPS_IN_FLIGHT_MAX } from "./worker-writer.ts";
+
+/** How commits reach the disk; see the module comment. */
+export type SqliteWriterKind = "inline" | "worker";
 
 /** Options for {@link createBunSqliteStorage}. */
 export interface BunSqliteStorageOptions {
   /** Path of the database file; created if missing. Its directory must exist. */
   path: string;
-  /** Most batches merged into one transaction. Default 1024. */
+  /** Most batches merged into one transaction ("worker" writer). Default 1024. */
   groupBatchesMax?: number;
+  /** The write path. Default "worker". */
+  writer?: SqliteWriterKind;
 }
 
 // Structural view of the bun:sqlite API we use, so this file type-checks
@@ -65,16 +58,7 @@ interface SqliteDatabase {
   close(): void;
 }
 
-interface PendingCommit {
-  batch: BatchOp[];
-  durable: boolean;
-  resolve: () => void;
-  reject: (error: unknown) => void;
-}
-
 const GROUP_BATCHES_MAX_DEFAULT = 1024;
-/** Groups handed to the writer worker and not yet answered. */
-export const GROUPS_IN_FLIGHT_MAX = 2;
 /**
  * Reverse scans with both bounds and at most this limit (the ledger's "newest
  * version of a key" reads) run as `k < end ORDER BY k DESC` and drop rows below
@@ -85,16 +69,6 @@ export const GROUPS_IN_FLIGHT_MAX = 2;
 const REVERSE_SCAN_END_ONLY_LIMIT_MAX = 8;
 /** Ranges answered by one lastInRanges statement (3 parameters each). */
 const RANGES_PER_STATEMENT = 64;
-
-/**
- * Where the writer worker's code is. In a `bun build --compile` binary every
- * module reports the binary as its URL and the worker is an extra entry point
- * addressed from the project root (see package.json build:binary).
- */
-function writerWorkerSpecifier(): string {
-  if (import.meta.url.includes("/$bunfs/")) return "./adapters/bun-sqlite/writer-worker.ts";
-  return new URL("./writer-worker.ts", import.meta.url).href;
-}
 
 /** Open (or create) the SQLite store at `options.path`. Needs Bun. */
 export async function createBunSqliteStorage(options: BunSqliteStorageOptions): Promise<Storage> {
@@ -115,7 +89,6 @@ export async function createBunSqliteStorage(options: BunSqliteStorageOptions): 
     size: db.prepare("SELECT page_count * page_size AS bytes FROM pragma_page_count(), pragma_page_size()"),
   };
   const scanStatements = new Map<string, SqliteStatement>();
-  let queue: PendingCommit[] = [];
   let closed = false;
 
   function scanStatement(hasStart: boolean, hasEnd: boolean, reverse: boolean): SqliteStatement {
@@ -144,70 +117,14 @@ export async function createBunSqliteStorage(options: BunSqliteStorageOptions): 
     return statement;
   }
 
-  const worker = new Worker(writerWorkerSpecifier());
-  /** [0]: the id of the newest group the worker committed (ids ascend; -1 before the first). 64-bit: ids never wrap. */
-  const committedId = new BigInt64Array(new SharedArrayBuffer(BigInt64Array.BYTES_PER_ELEMENT));
-  committedId[0] = -1n;
-
-  let nextGroupId = 0;
-  /** Groups sent to the worker and not yet answered, oldest first. */
-  const inFlight: Array<{ id: number; group: PendingCommit[] }> = [];
-  /** Set once the worker died or a commit failed; every later commit is refused with it. */
-  let workerFailure: Error | undefined;
-  let onOpened: (() => void) | undefined;
-  let onClosed: (() => void) | undefined;
-  const idleWaiters: Array<() => void> = [];
-  /** Resolve every in-flight group up to `id` (they commit in order), then hand the worker more. Returns how many. */
-  function settleCommitted(id: number): number {
-    let settled = 0;
-    while (inFlight.length > 0 && inFlight[0]!.id <= id) {
-      for (const pending of inFlight.shift()!.group) pending.resolve();
-      settled++;
-    }
-    if (settled > 0) sendNextGroups();
-    return settled;
-  }
-  worker.onmessage = (event: MessageEvent<WriterReply>) => {
-    const reply = event.data;
-    if (reply.type === "opened") return onOpened?.();
-    if (reply.type === "closed") return onClosed?.();
-    if (reply.type === "committed") {
-      // Already settled by pollCommits, or settle it (and any before it) now.
-      settleCommitted(reply.id);
-      return;
-    }
-    const finished = inFlight.shift()!;
-    const error = new Error(`sqlite commit failed: ${reply.message}`);
-    for (const pending of finished.group) pending.reject(error);
-    if (workerFailure === undefined) {
-      workerFailure = error;
-      for (const pending of queue.splice(0)) pending.reject(error);
-    }
-    sendNextGroups();
-  };
-  worker.onerror = (event: ErrorEvent) => {
-    workerFailure = new Error(`sqlite writer worker died: ${event.message}`);
-    for (const pending of [...inFlight.flatMap(({ group }) => group), ...queue]) pending.reject(workerFailure);
-    inFlight.length = 0;
-    queue = [];
-    for (const wake of idleWaiters.splice(0)) wake();
-  };
-  await new Promise<void>((resolve) => {
-    onOpened = resolve;
-    worker.postMessage({ type: "open", path: options.path, committedId } satisfies WriterRequest);
-  });
-
-  function sendNextGroups(): void {
-    while (inFlight.length < GROUPS_IN_FLIGHT_MAX && queue.length > 0) {
-      const group = queue.slice(0, groupBatchesMax);
-      queue = queue.slice(group.length);
-      const ops = packOps(group.map(({ batch }) => batch));
-      const id = nextGroupId++;
-      inFlight.push({ id, group });
-      const durable = group.some((pending) => pending.durable);
-      worker.postMessage({ type: "commit", id, ops, durable } satisfies WriterRequest, [ops]);
-    }
-    if (inFlight.length === 0 && queue.length === 0) for (const wake of idleWaiters.splice(0)) wake();
+  let writer: SqliteWriter;
+  let poll: (() => number) | undefined;
+  if (options.writer === "inline") {
+    writer = createInlineWriter(db, options.path);
+  } else {
+    const polled: PolledSqliteWriter = await createWorkerWriter(options.path, groupBatchesMax);
+    writer = polled;
+    poll = () => polled.poll();
   }
 
   function ensureOpen(): void {
@@ -256,18 +173,10 @@ export async function createBunSqliteStorage(options: BunSqliteStorageOptions): 
       }
       return out;
     },
-    pollCommits() {
-      if (inFlight.length === 0) return 0;
-      const id = Number(Atomics.load(committedId, 0));
-      return id < inFlight[0]!.id ? 0 : settleCommitted(id);
-    },
+    pollCommits: poll,
     commit(batch: BatchOp[], commitOptions?: CommitOptions) {
       if (closed) return Promise.reject(new StorageClosedError("sqlite"));
-      if (workerFailure !== undefined) return Promise.reject(workerFailure);
-      return new Promise<void>((resolve, reject) => {
-        queue.push({ batch, durable: commitOptions?.durable !== false, resolve, reject });
-        sendNextGroups();
-      });
+      return writer.commit(batch, commitOptions?.durable !== false);
     },
     async sizeBytes() {
       ensureOpen();
@@ -277,15 +186,8 @@ export async function createBunSqliteStorage(options: BunSqliteStorageOptions): 
     async close() {
       if (closed) return;
       closed = true;
-      // Let queued and in-flight groups finish: close never drops a commit it accepted.
-      if ((inFlight.length > 0 || queue.length > 0) && workerFailure === undefined) {
-        await new Promise<void>((resolve) => idleWaiters.push(resolve));
-      }
-      await new Promise<void>((resolve) => {
-        onClosed = resolve;
-        worker.postMessage({ type: "close" } satisfies WriterRequest);
-      });
-      worker.terminate();
+      // The writer finishes every commit it accepted before it stops.
+      await writer.close();
       db.close();
     },
   };

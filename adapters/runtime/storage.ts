@@ -25,6 +25,8 @@ export function defaultStorage(): Exclude<StorageChoice, "auto"> {
 export interface StorageTuning {
   /** fs adapter: segment file size in bytes. */
   segmentBytes?: number;
+  /** sqlite adapter: the write path (see adapters/bun-sqlite/index.ts). Default "worker". */
+  sqliteWriter?: "inline" | "worker";
 }
 
 /** Open the chosen adapter with its files under `dataDir` (created if missing). */
@@ -37,7 +39,7 @@ export async function openStorage(choice: StorageChoice, dataDir: string, tuning
   await mkdir(dataDir, { recursive: true });
   if (adapter === "sqlite") {
     const { createBunSqliteStorage } = await import("../bun-sqlite/index.ts");
-    return createBunSqliteStorage({ path: join(dataDir, "ledger.sqlite") });
+    return createBunSqliteStorage({ path: join(dataDir, "ledger.sqlite"), writer: tuning.sqliteWriter });
   }
   if (adapter === "fs") {
     const { createFsLogStorage } = await import("../fs-log/index.ts");

@@ -32,6 +32,8 @@ const ConfigSchema = v.strictObject({
   storage: v.strictObject({
     adapter: v.picklist(["auto", "memory", "sqlite", "fs", "denokv"]),
     segment_size: v.optional(positive),
+    /** sqlite adapter write path: auto (inline on a single node, worker in a cluster), inline or worker. */
+    sqlite_writer: v.optional(v.picklist(["auto", "inline", "worker"])),
     max_cache_size: v.optional(positive),
     s3_bucket: v.optional(v.string()),
     s3_region: v.optional(v.string()),

@@ -28,6 +28,8 @@ describe("config", () => {
     expect(() => resolveConfig(envLayer({ SCRIBE_LEDGER_IMMUTABLE: "maybe" }))).toThrow(/ledger\.immutable/);
     expect(() => resolveConfig(flagLayer({ storage: "floppy" }))).toThrow(/storage\.adapter/);
     expect(() => resolveConfig(envLayer({ SCRIBE_LEDGER_HOT_CACHE_BYTES: "-1" }))).toThrow(/ledger\.hot_cache_bytes/);
+    expect(() => resolveConfig(envLayer({ SCRIBE_STORAGE_SQLITE_WRITER: "threaded" }))).toThrow(/storage\.sqlite_writer/);
+    expect(resolveConfig(envLayer({ SCRIBE_STORAGE_SQLITE_WRITER: "worker" })).storage.sqlite_writer).toBe("worker");
     expect(() => resolveConfig({ network: { client_prot: 1 } })).toThrow(/client_prot/);
     expect(() => envLayer({ SCRIBE_NOPE_X: "1" })).toThrow(ConfigError);
     expect(() => parseConfigFile("[node\nid=", "broken.toml")).toThrow(/broken\.toml/);

@@ -14,6 +14,63 @@ describeStorageConformance({
   cleanup: (dir) => rm(dir, { recursive: true, force: true }),
 });
 
+describeStorageConformance({
+  name: "bun-sqlite (inline writer)",
+  durable: true,
+  open: (dir) => createBunSqliteStorage({ path: join(dir, "ledger.sqlite"), writer: "inline" }),
+  makeLocation: () => mkdtemp(join(tmpdir(), "scribe-sqlite-inline-")),
+  cleanup: (dir) => rm(dir, { recursive: true, force: true }),
+});
+
+describe("bun-sqlite inline writer after a failed commit", () => {
+  test("refuses that commit and every later one; what committed before stays and the failed batch left nothing", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "scribe-sqlite-inline-fail-"));
+    const path = join(dir, "ledger.sqlite");
+    try {
+      const bytes = (text: string) => new TextEncoder().encode(text);
+      const storage = await createBunSqliteStorage({ path, writer: "inline" });
+      await storage.commit([{ type: "put", key: bytes("a"), value: bytes("1") }]);
+      const saboteur = new Database(path);
+      saboteur.exec("CREATE TRIGGER refuse_bad BEFORE INSERT ON kv WHEN NEW.k = CAST('bad' AS BLOB) BEGIN SELECT RAISE(ABORT, 'injected failure'); END");
+      saboteur.close();
+      const outcome = (commit: Promise<void>) => commit.then(() => "committed", (error: unknown) => String(error));
+      // The failing batch's first put would succeed alone: the whole batch must roll back.
+      expect(await outcome(storage.commit([{ type: "put", key: bytes("b"), value: bytes("2") }, { type: "put", key: bytes("bad"), value: bytes("x") }]))).toContain("injected failure");
+      expect(await outcome(storage.commit([{ type: "put", key: bytes("c"), value: bytes("3") }]))).toContain("injected failure");
+      await storage.close();
+      const reopened = await createBunSqliteStorage({ path, writer: "inline" });
+      expect(new TextDecoder().decode(await reopened.get(bytes("a")))).toBe("1");
+      expect(await reopened.get(bytes("b"))).toBeUndefined();
+      expect(await reopened.get(bytes("c"))).toBeUndefined();
+      await reopened.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("a commit resolves only after a WAL sync; concurrent commits share syncs and all land", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "scribe-sqlite-inline-sync-"));
+    const path = join(dir, "ledger.sqlite");
+    try {
+      const bytes = (text: string) => new TextEncoder().encode(text);
+      const storage = await createBunSqliteStorage({ path, writer: "inline" });
+      let settled = false;
+      const first = storage.commit([{ type: "put", key: bytes("k0"), value: bytes("v0") }]).then(() => (settled = true));
+      // The fdatasync runs on the I/O pool: the commit cannot have resolved within the same synchronous step.
+      expect(settled).toBe(false);
+      const rest = Array.from({ length: 200 }, (_, i) => storage.commit([{ type: "put", key: bytes(`k${i + 1}`), value: bytes(`v${i + 1}`) }]));
+      await Promise.all([first, ...rest]);
+      await storage.close();
+      const reopened = await createBunSqliteStorage({ path });
+      const rows = await reopened.scan({ limit: 1000 });
+      expect(rows.length).toBe(201);
+      await reopened.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe("bun-sqlite after a failed commit", () => {
   test("refuses the groups sent behind it and every later commit; nothing after the failure is stored", async () => {
     const dir = await mkdtemp(join(tmpdir(), "scribe-sqlite-fail-"));
