@@ -22,12 +22,21 @@ describeStorageConformance({
   cleanup: (dir) => rm(dir, { recursive: true, force: true }),
 });
 
+const bytes = (text: string) => new TextEncoder().encode(text);
+
+/** Run `body` with the path of a fresh database file in a temporary directory, removed afterwards. */
+async function withDatabasePath(prefix: string, body: (path: string) => Promise<void>): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  try {
+    await body(join(dir, "ledger.sqlite"));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 describe("bun-sqlite inline writer after a failed commit", () => {
   test("refuses that commit and every later one; what committed before stays and the failed batch left nothing", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "scribe-sqlite-inline-fail-"));
-    const path = join(dir, "ledger.sqlite");
-    try {
-      const bytes = (text: string) => new TextEncoder().encode(text);
+    await withDatabasePath("scribe-sqlite-inline-fail-", async (path) => {
       const storage = await createBunSqliteStorage({ path, writer: "inline" });
       await storage.commit([{ type: "put", key: bytes("a"), value: bytes("1") }]);
       const saboteur = new Database(path);
@@ -43,20 +52,17 @@ describe("bun-sqlite inline writer after a failed commit", () => {
       expect(await reopened.get(bytes("b"))).toBeUndefined();
       expect(await reopened.get(bytes("c"))).toBeUndefined();
       await reopened.close();
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   test("a commit resolves only after a WAL sync; concurrent commits share syncs and all land", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "scribe-sqlite-inline-sync-"));
-    const path = join(dir, "ledger.sqlite");
-    try {
-      const bytes = (text: string) => new TextEncoder().encode(text);
+    await withDatabasePath("scribe-sqlite-inline-sync-", async (path) => {
       const storage = await createBunSqliteStorage({ path, writer: "inline" });
       let settled = false;
       const first = storage.commit([{ type: "put", key: bytes("k0"), value: bytes("v0") }]).then(() => (settled = true));
-      // The fdatasync runs on the I/O pool: the commit cannot have resolved within the same synchronous step.
+      // The fdatasync's completion comes through the event loop, never in a microtask: a commit that resolved
+      // without waiting for it would have settled by now.
+      for (let i = 0; i < 10; i++) await null;
       expect(settled).toBe(false);
       const rest = Array.from({ length: 200 }, (_, i) => storage.commit([{ type: "put", key: bytes(`k${i + 1}`), value: bytes(`v${i + 1}`) }]));
       await Promise.all([first, ...rest]);
@@ -65,9 +71,7 @@ describe("bun-sqlite inline writer after a failed commit", () => {
       const rows = await reopened.scan({ limit: 1000 });
       expect(rows.length).toBe(201);
       await reopened.close();
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    });
   });
 });
 
