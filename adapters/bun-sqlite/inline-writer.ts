@@ -23,9 +23,10 @@
  * sync fail-stops the writer (after a failed fsync the kernel may have
  * dropped the dirty pages, so nothing after it can be trusted durable).
  */
-import { closeSync, fdatasync, fsync, openSync } from "node:fs";
+import { closeSync, openSync } from "node:fs";
 import { dirname } from "node:path";
 import { type BatchOp } from "../../src/storage/index.ts";
+import { fdatasync, fsyncDir } from "../fs-log/fs-io.ts";
 
 /** The part of a bun:sqlite Database the writer uses. */
 export interface InlineDatabase {
@@ -62,7 +63,6 @@ export function createInlineWriter(db: InlineDatabase, path: string): SqliteWrit
   /** The sync running now, if any. */
   let syncing: Promise<void> | undefined;
   let failure: Error | undefined;
-  let closed = false;
 
   function fail(error: Error, waiters: readonly SyncWaiter[]): void {
     failure ??= error;
@@ -70,20 +70,11 @@ export function createInlineWriter(db: InlineDatabase, path: string): SqliteWrit
     for (const waiter of owed.splice(0)) waiter.reject(failure);
   }
 
-  function syncFd(fd: number, data: boolean): Promise<void> {
-    return new Promise((resolve, reject) => (data ? fdatasync : fsync)(fd, (error) => (error ? reject(error) : resolve())));
-  }
-
   async function syncOnce(fd: number, waiters: SyncWaiter[]): Promise<void> {
     try {
-      await syncFd(fd, true);
+      await fdatasync(fd);
       if (!directorySynced) {
-        const dirFd = openSync(dirname(walPath), "r");
-        try {
-          await syncFd(dirFd, false);
-        } finally {
-          closeSync(dirFd);
-        }
+        await fsyncDir(dirname(walPath));
         directorySynced = true;
       }
     } catch (error) {
@@ -107,7 +98,6 @@ export function createInlineWriter(db: InlineDatabase, path: string): SqliteWrit
   return {
     commit(batch, durable) {
       if (failure !== undefined) return Promise.reject(failure);
-      if (closed) return Promise.reject(new Error("assertion: sqlite inline writer used after close"));
       if (durable && owed.length >= INLINE_SYNC_WAITERS_MAX) return Promise.reject(new Error(`sqlite: more than ${INLINE_SYNC_WAITERS_MAX} commits wait for one WAL sync`));
       try {
         db.exec("BEGIN");
@@ -137,7 +127,7 @@ export function createInlineWriter(db: InlineDatabase, path: string): SqliteWrit
       });
     },
     async close() {
-      closed = true;
+      // The adapter refuses commits once closing, so nothing new is owed while this waits.
       while (syncing !== undefined) await syncing;
       if (walFd !== undefined) closeSync(walFd);
       walFd = undefined;
