@@ -4,8 +4,11 @@
  * WAL frames but does not fsync them), and the commit resolves only after an
  * fdatasync of the WAL file that started after its COMMIT returned. The
  * fdatasync runs on the runtime's I/O thread pool, so the event loop keeps
- * serving while the disk syncs; transactions committed while one sync runs
- * share the next one.
+ * serving while the disk syncs. Up to SYNCS_IN_FLIGHT_MAX syncs run at once;
+ * transactions committed while that many run share the next one. Two at once
+ * rather than one: a commit that lands just after a sync started no longer
+ * waits for that sync to end before its own can begin (bench: about 3% more
+ * durable PUTs/s, README "SQLite writer").
  *
  * Why: on a 2-core machine shared with clients, handing every group to a
  * worker and back cost about 0.36 ms of thread wake-ups per group (measured:
@@ -47,10 +50,19 @@ interface SyncWaiter {
   reject: (error: unknown) => void;
 }
 
+/** Most WAL syncs running at once. */
+export const SYNCS_IN_FLIGHT_MAX = 2;
+
 /** Most commits waiting for one sync; beyond it `commit` refuses (the writer is then far behind the disk). */
 export const INLINE_SYNC_WAITERS_MAX = 1_000_000;
 
-export function createInlineWriter(db: InlineDatabase, path: string): SqliteWriter {
+/** The file syncs the writer calls; tests pass their own to control when and how each ends. */
+export interface SyncCalls {
+  fdatasync(fd: number): Promise<void>;
+  fsyncDir(path: string): Promise<void>;
+}
+
+export function createInlineWriter(db: InlineDatabase, path: string, io: SyncCalls = { fdatasync, fsyncDir }): SqliteWriter {
   db.exec("PRAGMA synchronous = NORMAL");
   const put = db.prepare("INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)");
   const remove = db.prepare("DELETE FROM kv WHERE k = ?");
@@ -60,8 +72,8 @@ export function createInlineWriter(db: InlineDatabase, path: string): SqliteWrit
   let directorySynced = false;
   /** Commits whose transaction is done and that wait for a sync to start. */
   let owed: SyncWaiter[] = [];
-  /** The sync running now, if any. */
-  let syncing: Promise<void> | undefined;
+  /** The syncs running now (at most SYNCS_IN_FLIGHT_MAX). */
+  const syncing = new Set<Promise<void>>();
   let failure: Error | undefined;
 
   function fail(error: Error, waiters: readonly SyncWaiter[]): void {
@@ -72,27 +84,30 @@ export function createInlineWriter(db: InlineDatabase, path: string): SqliteWrit
 
   async function syncOnce(fd: number, waiters: SyncWaiter[]): Promise<void> {
     try {
-      await fdatasync(fd);
+      await io.fdatasync(fd);
       if (!directorySynced) {
-        await fsyncDir(dirname(walPath));
+        await io.fsyncDir(dirname(walPath));
         directorySynced = true;
       }
     } catch (error) {
       fail(new Error(`sqlite WAL sync failed: ${String(error)}`), waiters);
       return;
     }
-    for (const waiter of waiters) waiter.resolve();
+    // An earlier sync that failed may have lost pages this one did not see as dirty any more: nothing after it is acknowledged.
+    if (failure !== undefined) for (const waiter of waiters) waiter.reject(failure);
+    else for (const waiter of waiters) waiter.resolve();
   }
 
-  /** Start a sync for everything owed, unless one runs (its end starts the next). */
+  /** Start a sync for everything owed, unless the most run already (each one's end starts the next). */
   function startSync(): void {
-    if (syncing !== undefined || owed.length === 0 || failure !== undefined) return;
+    if (syncing.size >= SYNCS_IN_FLIGHT_MAX || owed.length === 0 || failure !== undefined) return;
     const waiters = owed;
     owed = [];
-    syncing = syncOnce(walFd!, waiters).finally(() => {
-      syncing = undefined;
+    const sync: Promise<void> = syncOnce(walFd!, waiters).finally(() => {
+      syncing.delete(sync);
       startSync();
     });
+    syncing.add(sync);
   }
 
   return {
@@ -128,7 +143,7 @@ export function createInlineWriter(db: InlineDatabase, path: string): SqliteWrit
     },
     async close() {
       // The adapter refuses commits once closing, so nothing new is owed while this waits.
-      while (syncing !== undefined) await syncing;
+      while (syncing.size > 0) await Promise.all(syncing);
       if (walFd !== undefined) closeSync(walFd);
       walFd = undefined;
     },

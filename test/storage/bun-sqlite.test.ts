@@ -4,6 +4,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createBunSqliteStorage, GROUPS_IN_FLIGHT_MAX } from "../../adapters/bun-sqlite/index.ts";
+import { createInlineWriter, SYNCS_IN_FLIGHT_MAX, type SyncCalls } from "../../adapters/bun-sqlite/inline-writer.ts";
 import { describeStorageConformance } from "./conformance.ts";
 
 describeStorageConformance({
@@ -71,6 +72,80 @@ describe("bun-sqlite inline writer after a failed commit", () => {
       const rows = await reopened.scan({ limit: 1000 });
       expect(rows.length).toBe(201);
       await reopened.close();
+    });
+  });
+});
+
+/** WAL syncs that end only when the test says so, in any order, with success or an error. */
+function heldSyncs(): SyncCalls & { started: Array<{ end: (error?: Error) => void }> } {
+  const started: Array<{ end: (error?: Error) => void }> = [];
+  return {
+    started,
+    fdatasync: () => new Promise<void>((resolve, reject) => started.push({ end: (error) => (error === undefined ? resolve() : reject(error)) })),
+    fsyncDir: async () => {},
+  };
+}
+
+/** The schema the adapter creates, on a fresh connection in WAL mode, for driving an inline writer directly. */
+function openInlineDatabase(path: string): Database {
+  const db = new Database(path, { create: true });
+  db.exec("PRAGMA journal_mode = WAL");
+  db.exec("CREATE TABLE kv (k BLOB PRIMARY KEY NOT NULL, v BLOB NOT NULL) WITHOUT ROWID");
+  return db;
+}
+
+/** Let every callback that is ready run (the fake syncs settle through promises, so a few turns suffice). */
+const drain = async () => {
+  for (let i = 0; i < 10; i++) await null;
+};
+
+describe("bun-sqlite inline writer syncs", () => {
+  test(`runs up to ${SYNCS_IN_FLIGHT_MAX} syncs at once; a commit behind them shares the next, and each resolves with its own sync`, async () => {
+    await withDatabasePath("scribe-sqlite-inline-syncs-", async (path) => {
+      const db = openInlineDatabase(path);
+      const io = heldSyncs();
+      const writer = createInlineWriter(db, path, io);
+      const done: string[] = [];
+      const commit = (name: string) => writer.commit([{ type: "put", key: bytes(name), value: bytes("v") }], true).then(() => done.push(name));
+      const commits = [commit("a"), commit("b")];
+      // The second commit did not wait for the first sync to end before its own started.
+      expect(SYNCS_IN_FLIGHT_MAX).toBe(2);
+      expect(io.started.length).toBe(2);
+      commits.push(commit("c"), commit("d"));
+      expect(io.started.length).toBe(2);
+      // The later sync may end first: only its own commit is acknowledged.
+      io.started[1]!.end();
+      await drain();
+      expect(done).toEqual(["b"]);
+      // Its end started one sync for both waiting commits.
+      expect(io.started.length).toBe(3);
+      io.started[2]!.end();
+      await drain();
+      expect(done.sort()).toEqual(["b", "c", "d"]);
+      io.started[0]!.end();
+      await Promise.all(commits);
+      expect(done.sort()).toEqual(["a", "b", "c", "d"]);
+      await writer.close();
+      db.close();
+    });
+  });
+
+  test("after a failed sync, a sync that ends well later acknowledges nothing, and every later commit is refused", async () => {
+    await withDatabasePath("scribe-sqlite-inline-sync-fail-", async (path) => {
+      const db = openInlineDatabase(path);
+      const io = heldSyncs();
+      const writer = createInlineWriter(db, path, io);
+      const outcome = (name: string) => writer.commit([{ type: "put", key: bytes(name), value: bytes("v") }], true).then(() => "acknowledged", (error: unknown) => String(error));
+      const first = outcome("a");
+      const second = outcome("b");
+      expect(io.started.length).toBe(2);
+      io.started[0]!.end(new Error("EIO"));
+      expect(await first).toContain("EIO");
+      io.started[1]!.end();
+      expect(await second).toContain("EIO");
+      expect(await outcome("c")).toContain("EIO");
+      await writer.close();
+      db.close();
     });
   });
 });
