@@ -2,13 +2,9 @@
  * A follower's half of write forwarding: writes this node cannot propose go
  * to the leader, which puts this node's request ids in the entry it proposes,
  * so each client is answered when this node applies that entry itself
- * (read-your-writes here), with the result it computes. One forward request
- * is in flight per leader at a time (FORWARDS_IN_FLIGHT_MAX): writes that
- * arrive while it is out wait for its ack and then travel together in the
- * next, at most FORWARDED_COMMANDS_MAX writes each. The ack comes as soon as
- * the leader proposed the writes, so the wait is one short round trip, and
- * bigger requests cost both nodes less per write than one per event-loop
- * turn did (README, "Write forwarding"). The leader's half is RaftNode's
+ * (read-your-writes here), with the result it computes. Every write forwarded
+ * in one event-loop turn travels in one request per leader, at most
+ * FORWARDED_COMMANDS_MAX writes each. The leader's half is RaftNode's
  * `forwardWrites`.
  *
  * It must never call a write safe to retry when it may have reached the
@@ -37,15 +33,10 @@ interface QueuedForward extends ForwardedWrite {
   reject: (error: unknown) => void;
 }
 
-/** Forward requests out to one leader at once; the writes behind them queue (bounded by the node's pending-write limit). */
-export const FORWARDS_IN_FLIGHT_MAX = 1;
-
 export class WriteForwarder {
   readonly #options: WriteForwarderOptions;
-  /** Per leader, the writes waiting to be sent. */
+  /** Per leader, the writes forwarded in this event-loop turn. */
   #queue = new Map<NodeId, QueuedForward[]>();
-  /** Per leader, forward requests sent and not yet answered. */
-  #inFlight = new Map<NodeId, number>();
   #flush: TurnHandle | undefined;
 
   constructor(options: WriteForwarderOptions) {
@@ -93,25 +84,13 @@ export class WriteForwarder {
     });
   }
 
-  /** Send what waits, to every leader with fewer than FORWARDS_IN_FLIGHT_MAX requests out; the rest waits for an answer. */
   #flushQueues(): void {
     this.#flush = undefined;
-    for (const [lead, queue] of this.#queue) {
-      let inFlight = this.#inFlight.get(lead) ?? 0;
-      for (; queue.length > 0 && inFlight < FORWARDS_IN_FLIGHT_MAX; inFlight++) {
-        void this.#send(lead, queue.splice(0, FORWARDED_COMMANDS_MAX)).finally(() => this.#answered(lead));
-      }
-      this.#inFlight.set(lead, inFlight);
-      if (queue.length === 0) this.#queue.delete(lead);
+    const queues = this.#queue;
+    this.#queue = new Map();
+    for (const [lead, queue] of queues) {
+      for (let start = 0; start < queue.length; start += FORWARDED_COMMANDS_MAX) void this.#send(lead, queue.slice(start, start + FORWARDED_COMMANDS_MAX));
     }
-  }
-
-  /** One request to `lead` is answered: what queued behind it goes after this turn (with whatever joins it). */
-  #answered(lead: NodeId): void {
-    const inFlight = this.#inFlight.get(lead)! - 1;
-    if (inFlight > 0) this.#inFlight.set(lead, inFlight);
-    else this.#inFlight.delete(lead);
-    if (this.#queue.has(lead)) this.#flush ??= afterThisTurn(() => this.#flushQueues());
   }
 
   async #send(lead: NodeId, batch: readonly QueuedForward[]): Promise<void> {
