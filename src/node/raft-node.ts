@@ -17,12 +17,13 @@
  * the leader (write-forwarder.ts), which acks them once proposed and puts the
  * follower's request ids in the entry, so the follower answers each client
  * when it applies that entry itself, with the result it computed. Reads:
- * ReadIndex, asked of the leader when this node is a follower.
+ * ReadIndex, asked of the leader when this node is a follower (read-index.ts).
  *
  * Membership: conf changes carry the added member's addresses; applying one
  * updates the replicated member book (stored with the applied index) and the
  * transport's peer set. The leader promotes a learner to voter once it has
- * caught up. A node that learns it was removed stops campaigning and says so.
+ * caught up (membership-changes.ts, which also proposes and forwards changes).
+ * A node that learns it was removed stops campaigning and says so.
  * Snapshots and compaction are in raft-snapshots.ts; a snapshot from the
  * leader is installed inside its Ready, before that Ready's messages are
  * sent, so the leader sees the node's progress only once it can apply.
@@ -33,29 +34,31 @@ import { type CommandResult, type Ledger } from "../ledger/ledger.ts";
 import { type Entry as LedgerEntry } from "../ledger/entry.ts";
 import { InvalidRequestError, LedgerError } from "../ledger/errors.ts";
 import {
-  decodeConfChange, NONE, ProposalDroppedError, RawNode, seededRandom, type ConfChange, type Entry, type Message, type NodeId, type Ready,
+  decodeConfChange, NONE, ProposalDroppedError, RawNode, seededRandom, type Entry, type Message, type NodeId, type Ready,
 } from "../raft/index.ts";
 import {
-  isConnectionRefused, PeerRequestError, REPLY_SLOTS_MAX, REPLY_WAIT_MS, REQUEST_ID_CHARS_MAX, WireFormatError, type EntriesRequest, type ForwardAck, type ForwardedWrite, type HttpTransport,
-  type MemberInfo, type MembershipReply, type MembershipRequest, type PeerHandler, type ReadIndexReply,
+  PeerRequestError, REPLY_SLOTS_MAX, REPLY_WAIT_MS, REQUEST_ID_CHARS_MAX, WireFormatError, type EntriesRequest, type ForwardAck, type ForwardedWrite, type HttpTransport,
+  type MembershipReply, type MembershipRequest, type PeerHandler, type ReadIndexReply,
 } from "../transport/index.ts";
 import { DEFAULT_WRITE_QUEUE_LIMITS, type WriteQueueLimits } from "./local-node.ts";
 import { appliedIndexOp, membershipOp, type RaftLogStorage } from "./raft-log-storage.ts";
 import { decodeProposal, encodeProposal, type Proposal, type ProposedCommand } from "./proposal.ts";
 import {
-  MemberNotFoundError, MembershipChangePendingError, MembershipConflictError, NodeUnavailableError, type Consistency, type LedgerNode, type MemberStatus, type MembershipAdmin,
-  type MembershipOutcome, type NewMember, type NodeStatus, type WriteOptions, type WriteOutcome,
+  NodeUnavailableError, type Consistency, type LedgerNode, type MemberStatus, type MembershipAdmin, type NewMember, type NodeStatus, type WriteOptions,
+  type WriteOutcome,
 } from "./index.ts";
-import { encodeAddressContext, isMemberAddress, isMemberId, membershipAfter, type Membership } from "./members.ts";
+import { isMemberAddress, isMemberId, membershipAfter, type Membership } from "./members.ts";
 import { RaftSnapshots } from "./raft-snapshots.ts";
 import { decodeSnapshotState } from "./snapshot-state.ts";
 import { type EntriesStreamLimits } from "./entries-stream.ts";
 import { isIdempotencyKey, type IdempotencyRecords } from "./raft-idempotency.ts";
 import { ReadyLoop } from "./ready-loop.ts";
-import { prepareIdempotent, remoteError } from "./idempotent-apply.ts";
-import { afterThisTurn, cancelTurn, thisTurnDone, type TurnHandle } from "./next-turn.ts";
+import { prepareIdempotent } from "./idempotent-apply.ts";
+import { afterThisTurn, cancelTurn, type TurnHandle } from "./next-turn.ts";
 import { ANSWERED_TYPES, ReplySlots } from "./reply-slots.ts";
 import { WriteForwarder } from "./write-forwarder.ts";
+import { ReadIndex } from "./read-index.ts";
+import { MembershipChanges } from "./membership-changes.ts";
 
 /** Options of {@link RaftNode}. */
 export interface RaftNodeOptions {
@@ -121,18 +124,8 @@ interface QueuedProposal extends ProposedCommand {
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 /** Poll interval while waiting for a leader to be known. */
 const LEADER_POLL_MS = 25;
-/** A learner is promoted to voter once its log is within this many entries of the leader's (checked on ticks). */
-export const LEARNER_PROMOTION_LAG_ENTRIES_MAX = 64;
 /** Most Raft addresses remembered for senders the member book does not name (yet); the oldest is forgotten first. */
 const LEARNED_ROUTES_MAX = 64;
-/** Most membership changes waiting to be applied on this leader (the core allows one pending; the rest wait briefly). */
-const CONF_WAITERS_MAX = 64;
-
-/** A membership change proposed here, waiting for its entry to be applied. */
-interface ConfWaiter {
-  term: number;
-  resolve: (outcome: "applied" | "lost" | "timeout") => void;
-}
 
 export class RaftNode implements LedgerNode, PeerHandler {
   readonly #options: RaftNodeOptions;
@@ -145,7 +138,8 @@ export class RaftNode implements LedgerNode, PeerHandler {
   #removed = false;
   readonly #snapshots: RaftSnapshots;
   readonly #installAbort = new AbortController();
-  readonly #confWaiters = new Map<number, ConfWaiter>();
+  /** Membership changes asked of this node, and learner promotion (see membership-changes.ts). */
+  readonly #changes: MembershipChanges;
   readonly #bootId = crypto.getRandomValues(new Uint32Array(2)).join("-");
   #requestCounter = 0;
   /** Last Raft index whose ledger writes are durable here (snapshots, compaction and status go by it). */
@@ -161,10 +155,8 @@ export class RaftNode implements LedgerNode, PeerHandler {
   #proposalFlush: TurnHandle | undefined;
   /** This node's writes on their way to the leader while it follows (see write-forwarder.ts). */
   readonly #forwarder: WriteForwarder;
-  readonly #readWaiters = new Map<string, Array<(index: number | undefined) => void>>();
-  #readBatch: Array<(index: number | undefined) => void> | undefined;
-  /** Per leader, the read-index request that reads arriving in this event-loop turn will share. */
-  readonly #remoteReads = new Map<NodeId, Promise<ReadIndexReply | undefined>>();
+  /** Linearizable reads (see read-index.ts). */
+  readonly #reads: ReadIndex;
   #appliedWaiters: Array<{ index: number; resolve: () => void }> = [];
   #ticker: ReturnType<typeof setInterval> | undefined;
   readonly #loop = new ReadyLoop({
@@ -210,6 +202,23 @@ export class RaftNode implements LedgerNode, PeerHandler {
       awaitApplied: (requestId) => this.#awaitApplied(requestId),
       rejectPending: (requestId, error) => this.#rejectPending(requestId, error),
     });
+    this.#reads = new ReadIndex({
+      nodeId: options.nodeId, raw: this.#raw, transport: options.transport, now: options.now, leaderWaitMs: options.leaderWaitMs,
+      refusal: () => this.#refusal(),
+      serviceRefusal: () => this.#serviceRefusal(),
+      waitApplied: (index, deadlineMs) => this.#waitApplied(index, deadlineMs),
+      leaderPoll: () => sleep(LEADER_POLL_MS),
+      newContext: () => `${this.#bootId}-r${this.#requestCounter++}`,
+      kick: () => this.#kick(),
+    });
+    this.#changes = new MembershipChanges({
+      nodeId: options.nodeId, raw: this.#raw, transport: options.transport, membership: () => this.#membership, now: options.now,
+      leaderWaitMs: options.leaderWaitMs, requestTimeoutMs: options.requestTimeoutMs,
+      serviceRefusal: () => this.#serviceRefusal(),
+      reachable: (id) => this.#reachable(id),
+      leaderPoll: () => sleep(LEADER_POLL_MS),
+      kick: () => this.#kick(),
+    });
     options.transport.setPeers(this.#peerAddresses());
     options.transport.setEventHandlers({
       onSnapshotSent: (to, delivered) => {
@@ -241,7 +250,7 @@ export class RaftNode implements LedgerNode, PeerHandler {
     this.#ticker = setInterval(() => {
       if (this.#stopped() || this.#removed || this.#options.log.installing !== undefined) return;
       this.#raw.tick();
-      this.#maybePromote();
+      this.#changes.maybePromote();
       this.#kick();
     }, this.#options.tickMs);
     this.#kick();
@@ -309,7 +318,7 @@ export class RaftNode implements LedgerNode, PeerHandler {
     await this.#finishInstall();
     if (this.#stopped()) return;
     this.#send(ready.messages);
-    this.#afterSend(ready);
+    this.#reads.afterSend(ready);
     this.#raw.advance(ready);
   }
 
@@ -337,20 +346,6 @@ export class RaftNode implements LedgerNode, PeerHandler {
   /** Send the current Ready's messages: answers to a waiting peer POST go in its response, the rest by POST. */
   #send(messages: readonly Message[]): void {
     this.#options.transport.send(this.#replySlots.divert(messages, this.#work.readies));
-  }
-
-  /** Read states and a lost leadership, once a Ready's messages are sent. */
-  #afterSend(ready: Ready): void {
-    if (ready.softState !== undefined && ready.softState.role !== "leader") {
-      // A deposed leader's pending reads will never be confirmed; their callers look for the new leader.
-      for (const batch of this.#readWaiters.values()) for (const waiter of batch) waiter(undefined);
-      this.#readWaiters.clear();
-    }
-    for (const state of ready.readStates) {
-      const key = contextKey(state.context);
-      for (const resolve of this.#readWaiters.get(key) ?? []) resolve(state.index);
-      this.#readWaiters.delete(key);
-    }
   }
 
   async #handleReady(ready: Ready): Promise<void> {
@@ -389,7 +384,7 @@ export class RaftNode implements LedgerNode, PeerHandler {
       if (lateOps.length > 0) await this.#commit(lateOps, false);
       this.#finishApply(lateApplied);
     }
-    this.#afterSend(ready);
+    this.#reads.afterSend(ready);
     this.#raw.advance(ready);
   }
 
@@ -417,8 +412,8 @@ export class RaftNode implements LedgerNode, PeerHandler {
     for (const entry of entries) {
       if (entry.index <= last) continue;
       last = entry.index;
-      const waiter = this.#confWaiters.get(entry.index);
-      if (waiter !== undefined) confOutcomes.set(entry.index, entry.type === "confChange" && entry.term === waiter.term);
+      const awaited = this.#changes.awaitedOutcome(entry);
+      if (awaited !== undefined) confOutcomes.set(entry.index, awaited);
       if (entry.type === "confChange") {
         // The core applies the same change to its tracker at advance(); the addresses ride in its context.
         membership = membershipAfter(membership ?? this.#membership, decodeConfChange(entry.data));
@@ -474,17 +469,8 @@ export class RaftNode implements LedgerNode, PeerHandler {
   #finishApply(batch: AppliedBatch): void {
     this.#options.idempotency.flushed();
     if (batch.membership !== undefined) this.#adoptMembership(batch.membership);
-    for (const [index, applied] of batch.confOutcomes) {
-      this.#confWaiters.get(index)?.resolve(applied ? "applied" : "lost");
-      this.#confWaiters.delete(index);
-    }
     for (const { index } of batch.entries) this.#appliedIndex = Math.max(this.#appliedIndex, index);
-    for (const [index, waiter] of this.#confWaiters) {
-      if (index > this.#appliedIndex) continue;
-      // Passed without being seen (an install jumped over it): it is not known to have been applied.
-      waiter.resolve("lost");
-      this.#confWaiters.delete(index);
-    }
+    this.#changes.settle(batch.confOutcomes, this.#appliedIndex);
   }
 
   /** The membership as of the applied index changed: peers follow it; a removal of this node takes effect. */
@@ -623,214 +609,17 @@ export class RaftNode implements LedgerNode, PeerHandler {
 
   // ---- reads ----
 
-  async readBarrier(consistency: Consistency): Promise<void> {
-    const refusal = this.#refusal();
-    if (refusal !== undefined) throw refusal;
-    if (consistency === "stale") return;
-    const removed = this.#serviceRefusal();
-    if (removed !== undefined) throw removed;
-    const deadline = this.#options.now() + this.#options.leaderWaitMs;
-    const index = await this.#readIndexAnywhere(deadline);
-    if (!(await this.#waitApplied(index, deadline))) {
-      throw new NodeUnavailableError(`this node has not applied up to the read index ${index} in time; retry`, 1);
-    }
-  }
-
-  async #readIndexAnywhere(deadline: number): Promise<number> {
-    for (;;) {
-      const refusal = this.#refusal();
-      if (refusal !== undefined) throw refusal;
-      const lead = this.#raw.lead;
-      const remainingMs = deadline - this.#options.now();
-      if (lead === this.#options.nodeId) {
-        const index = await this.#localReadIndex(remainingMs);
-        if (index !== undefined) return index;
-      } else if (lead !== NONE) {
-        const reply = await this.#remoteReadIndex(lead, Math.max(1, remainingMs));
-        if (reply?.kind === "index") return reply.index;
-      }
-      if (this.#options.now() >= deadline) throw new NodeUnavailableError("no Raft leader confirmed a read index in time; retry later", 1);
-      await sleep(LEADER_POLL_MS);
-    }
-  }
-
-  /**
-   * Ask the leader for a read index; reads arriving in one event-loop turn share one request, sent after they
-   * all arrived (so the leader's confirmation follows each of them). Undefined when the request failed.
-   */
-  #remoteReadIndex(lead: NodeId, timeoutMs: number): Promise<ReadIndexReply | undefined> {
-    const queued = this.#remoteReads.get(lead);
-    if (queued !== undefined) return queued;
-    const request = thisTurnDone().then(() => {
-      this.#remoteReads.delete(lead);
-      // The leader may have just failed: undefined, and the caller looks again until its deadline.
-      return this.#options.transport.readIndex(lead, timeoutMs).catch(() => undefined);
-    });
-    this.#remoteReads.set(lead, request);
-    return request;
-  }
-
-  /** The read index from the core, undefined when not leader or not confirmed within `timeoutMs`. */
-  #localReadIndex(timeoutMs: number): Promise<number | undefined> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => resolve(undefined), Math.max(1, timeoutMs));
-      const done = (index: number | undefined) => {
-        clearTimeout(timer);
-        resolve(index);
-      };
-      if (this.#readBatch !== undefined) {
-        this.#readBatch.push(done);
-        return;
-      }
-      // Reads arriving in one event-loop turn share one ReadIndex round (one heartbeat broadcast).
-      const batch: Array<(index: number | undefined) => void> = [done];
-      this.#readBatch = batch;
-      afterThisTurn(() => {
-        this.#readBatch = undefined;
-        const context = new TextEncoder().encode(`${this.#bootId}-r${this.#requestCounter++}`);
-        try {
-          this.#raw.readIndex(context);
-        } catch (error) {
-          if (!(error instanceof ProposalDroppedError)) throw error;
-          for (const waiter of batch) waiter(undefined);
-          return;
-        }
-        this.#readWaiters.set(contextKey(context), batch);
-        this.#kick();
-      });
-    });
+  readBarrier(consistency: Consistency): Promise<void> {
+    return this.#reads.barrier(consistency);
   }
 
   // ---- membership ----
 
   /** Membership changes for the HTTP API: forwarded to the leader when this node is not it. */
   readonly membership: MembershipAdmin = {
-    addMember: (member: NewMember) => this.#changeAnywhere({ kind: "add", id: member.id, clientAddress: member.clientAddress, raftAddress: member.raftAddress }),
-    removeMember: (id: number) => this.#changeAnywhere({ kind: "remove", id }),
+    addMember: (member: NewMember) => this.#changes.change({ kind: "add", id: member.id, clientAddress: member.clientAddress, raftAddress: member.raftAddress }),
+    removeMember: (id: number) => this.#changes.change({ kind: "remove", id }),
   };
-
-  async #changeAnywhere(request: MembershipRequest): Promise<MembershipOutcome> {
-    const deadline = this.#options.now() + this.#options.leaderWaitMs;
-    for (;;) {
-      const refusal = this.#serviceRefusal();
-      if (refusal !== undefined) throw refusal;
-      const lead = this.#raw.lead;
-      let reply: MembershipReply | undefined;
-      if (lead === this.#options.nodeId) reply = await this.#changeLocal(request);
-      else if (lead !== NONE) reply = await this.#forwardChange(lead, request);
-      if (reply?.kind === "refused") throw remoteError(reply.code, reply.message);
-      if (reply?.kind === "done") {
-        const members = reply.members.map((info): MemberStatus => ({
-          id: String(info.id), address: info.clientAddress, raftAddress: info.raftAddress, role: info.role, reachable: this.#reachable(info.id),
-        }));
-        return { changed: reply.changed, members };
-      }
-      if (this.#options.now() >= deadline) throw new NodeUnavailableError("no Raft leader is known; retry later", 1);
-      await sleep(LEADER_POLL_MS);
-    }
-  }
-
-  /** Forward a change to the leader; undefined when nothing reached it (a retry is safe). */
-  async #forwardChange(lead: NodeId, request: MembershipRequest): Promise<MembershipReply | undefined> {
-    try {
-      return await this.#options.transport.forwardMembership(lead, request, this.#options.requestTimeoutMs);
-    } catch (error) {
-      if (isConnectionRefused(error)) return undefined;
-      throw new NodeUnavailableError(`forwarding the membership change to leader ${lead} failed (its outcome is unknown): ${(error as Error).message}`, 1);
-    }
-  }
-
-  /**
-   * On the leader: check `request` against the applied membership, propose it (the core allows one pending
-   * change) and answer once it is applied here. Adding a member that is already there with the same addresses
-   * changes nothing (a retried join succeeds).
-   */
-  async #changeLocal(request: MembershipRequest): Promise<MembershipReply> {
-    const lead = this.#raw.lead;
-    if (lead !== this.#options.nodeId) return { kind: "notLeader", leaderId: lead };
-    const checked = this.#checkChange(request);
-    if (checked.kind !== "propose") return checked.reply;
-    if (this.#confWaiters.size >= CONF_WAITERS_MAX) return refused(new NodeUnavailableError("too many membership changes waiting; retry later"));
-    try {
-      this.#raw.proposeConfChange(checked.change);
-    } catch (error) {
-      if (!(error instanceof ProposalDroppedError)) throw error;
-      return dropReply(error);
-    }
-    const { lastIndex: index, term } = this.#raw.status();
-    this.#kick();
-    const outcome = await this.#waitConfApplied(index, term);
-    if (outcome === "timeout") return refused(new NodeUnavailableError(`the membership change was not applied within ${this.#options.requestTimeoutMs} ms; its outcome is unknown`));
-    if (outcome === "lost") return refused(new NodeUnavailableError("leadership changed before the membership change committed; check /cluster/members and retry"));
-    return { kind: "done", changed: true, members: this.#memberInfos() };
-  }
-
-  #checkChange(request: MembershipRequest): { kind: "propose"; change: ConfChange } | { kind: "answer"; reply: MembershipReply } {
-    const answer = (reply: MembershipReply) => ({ kind: "answer" as const, reply });
-    const { id } = request;
-    const { confState, addresses, removed } = this.#membership;
-    const isMember = confState.voters.includes(id) || confState.learners.includes(id);
-    if (!isMemberId(id)) return answer(refused(new InvalidRequestError(`a member id is an integer in [1, 2^31], got ${id}`)));
-    if (request.kind === "remove") {
-      if (!isMember) return answer(refused(new MemberNotFoundError(id)));
-      return { kind: "propose", change: { type: "removeNode", nodeId: id } };
-    }
-    const member = { clientAddress: request.clientAddress, raftAddress: request.raftAddress };
-    if (!isMemberAddress(member.clientAddress) || !isMemberAddress(member.raftAddress)) {
-      return answer(refused(new InvalidRequestError("client_address and raft_address must be host:port or an http(s) URL")));
-    }
-    if (removed.has(id)) return answer(refused(new MembershipConflictError(`node ${id} was removed from the cluster; a removed id is never admitted again (use a new id)`)));
-    if (isMember) {
-      const known = addresses.get(id);
-      if (known?.clientAddress === member.clientAddress && known.raftAddress === member.raftAddress) {
-        return answer({ kind: "done", changed: false, members: this.#memberInfos() });
-      }
-      return answer(refused(new MembershipConflictError(`node ${id} is already a member with other addresses; remove it first`)));
-    }
-    return { kind: "propose", change: { type: "addLearner", nodeId: id, context: encodeAddressContext(member) } };
-  }
-
-  /** Resolves once the entry at `index` is applied: "applied" when it is the change proposed in `term`. */
-  #waitConfApplied(index: number, term: number): Promise<"applied" | "lost" | "timeout"> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.#confWaiters.delete(index);
-        resolve("timeout");
-      }, this.#options.requestTimeoutMs);
-      this.#confWaiters.set(index, {
-        term,
-        resolve: (outcome) => {
-          clearTimeout(timer);
-          resolve(outcome);
-        },
-      });
-    });
-  }
-
-  /** On ticks, as leader: promote the first learner whose log is within LEARNER_PROMOTION_LAG_ENTRIES_MAX of ours. */
-  #maybePromote(): void {
-    const status = this.#raw.status();
-    if (status.role !== "leader" || status.confState.learners.length === 0) return;
-    for (const id of status.confState.learners) {
-      const progress = status.progress.get(id);
-      if (progress === undefined || progress.state !== "replicate" || progress.match + LEARNER_PROMOTION_LAG_ENTRIES_MAX < status.lastIndex) continue;
-      try {
-        this.#raw.proposeConfChange({ type: "addVoter", nodeId: id });
-      } catch (error) {
-        // Another change is pending, or leadership is moving: the next tick tries again.
-        if (!(error instanceof ProposalDroppedError)) throw error;
-      }
-      return;
-    }
-  }
-
-  #memberInfos(): MemberInfo[] {
-    const { confState, addresses } = this.#membership;
-    const info = (id: NodeId, role: MemberInfo["role"]): MemberInfo => ({
-      id, role, clientAddress: addresses.get(id)?.clientAddress ?? "", raftAddress: addresses.get(id)?.raftAddress ?? "",
-    });
-    return [...confState.voters.map((id) => info(id, "voter")), ...confState.learners.map((id) => info(id, "learner"))];
-  }
 
   // ---- the peer port ----
 
@@ -894,7 +683,7 @@ export class RaftNode implements LedgerNode, PeerHandler {
     if (request.kind === "add" && (!isMemberAddress(request.clientAddress) || !isMemberAddress(request.raftAddress))) {
       throw new PeerRequestError(400, "member addresses must be host:port or an http(s) URL");
     }
-    return this.#changeLocal(request);
+    return this.#changes.changeLocal(request);
   }
 
   streamEntries(request: EntriesRequest): ReadableStream<Uint8Array> {
@@ -926,12 +715,8 @@ export class RaftNode implements LedgerNode, PeerHandler {
     });
   }
 
-  async readIndex(): Promise<ReadIndexReply> {
-    const lead = this.#raw.lead;
-    if (lead !== this.#options.nodeId) return { kind: "notLeader", leaderId: lead };
-    const index = await this.#localReadIndex(this.#options.leaderWaitMs);
-    if (index === undefined) throw new PeerRequestError(503, "leadership not confirmed in time");
-    return { kind: "index", index };
+  readIndex(): Promise<ReadIndexReply> {
+    return this.#reads.serve();
   }
 
   // ---- status and lifecycle ----
@@ -1010,27 +795,4 @@ export class RaftNode implements LedgerNode, PeerHandler {
     this.#options.transport.close();
     await this.#options.storage.close();
   }
-}
-
-function refused(error: LedgerError): MembershipReply {
-  return { kind: "refused", code: error.code, message: error.message };
-}
-
-/** What a client is told when the core drops a membership proposal. */
-function dropReply(error: ProposalDroppedError): MembershipReply {
-  switch (error.reason) {
-    case "confChangePending":
-      return refused(new MembershipChangePendingError());
-    case "invalidConfChange":
-      return refused(new MembershipConflictError("the last voter cannot be removed"));
-    case "notLeader":
-    case "removed":
-      return { kind: "notLeader", leaderId: error.leader };
-    default:
-      return refused(new NodeUnavailableError(`the leader cannot take a membership change now (${error.reason}); retry`));
-  }
-}
-
-function contextKey(context: Uint8Array): string {
-  return new TextDecoder().decode(context);
 }
