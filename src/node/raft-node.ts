@@ -4,7 +4,9 @@
  * committed entries to the ledger state machine.
  *
  * Per Ready (one outstanding at a time, as the core requires): a leader whose
- * term and vote are unchanged sends its appends first (thesis 10.2.1);
+ * term and vote are unchanged sends its appends first (thesis 10.2.1), and
+ * while that Ready is persisted, the appends and heartbeats that new proposals
+ * and acks produce go out at once (`#kick`), not after it;
  * committed entries already durable here are prepared and published; ONE
  * durable storage commit then holds the new log entries, the hard state, those
  * entries' ledger writes and the applied index; then the other messages are
@@ -287,6 +289,15 @@ export class RaftNode implements LedgerNode, PeerHandler {
 
   #kick(): void {
     this.#loop.kick();
+    // A leader's appends and heartbeats go out now rather than after the Ready being persisted: a proposal or
+    // an ack that arrives during that fsync no longer waits for it to reach the followers.
+    if (this.#loop.running && this.#raw.role === "leader") {
+      const persisted = this.#options.log.initialState().hardState;
+      if (this.#raw.term === persisted.term && persisted.vote === this.#options.nodeId) {
+        const messages = this.#raw.takeLeaderMessages();
+        if (messages.length > 0) this.#options.transport.send(messages);
+      }
+    }
   }
 
   /** One step of the loop: a pending install first (only after a restart, with no Ready outstanding), else one Ready. */
@@ -352,8 +363,8 @@ export class RaftNode implements LedgerNode, PeerHandler {
     if (ready.snapshot !== undefined) return this.#handleSnapshotReady(ready);
     const log = this.#options.log;
     // A leader may send appends while its own write is in flight (Raft thesis 10.2.1): the core counts the
-    // leader's match at append time, but nothing it committed is applied before this Ready is durable, since
-    // one Ready is outstanding at a time. Not when the term or vote changed: a vote must be durable first.
+    // leader's own log toward a commit only once advance() says it is durable, so every commit index it
+    // announces rests on durable copies. Not when the term or vote changed: a vote must be durable first.
     const persisted = log.initialState().hardState;
     const sendEarly = this.#raw.role === "leader"
       && (ready.hardState === undefined || (ready.hardState.term === persisted.term && ready.hardState.vote === persisted.vote));

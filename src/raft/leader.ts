@@ -13,10 +13,20 @@ import { NONE, type ConfChange, type Entry, type Message, type NodeId } from './
 export function appendEntries(r: Raft, entries: Entry[]): void {
   let index = r.log.lastIndex();
   const stamped = entries.map((entry) => ({ ...entry, index: ++index, term: r.term }));
-  const last = r.log.append(stamped);
-  r.tracker.progress.get(r.id)!.maybeUpdate(last);
-  // A single-voter cluster commits on its own append.
-  leaderMaybeCommit(r);
+  r.log.append(stamped);
+  // The leader's own copy counts toward a quorum only once it is durable (selfPersisted, called at advance).
+}
+
+/**
+ * The node persisted its log through `r.log.durableLastIndex()`: a leader's
+ * own match moves there, which may commit (a single voter commits this way);
+ * a new commit index goes to the followers at once.
+ */
+export function selfPersisted(r: Raft): void {
+  if (r.role !== 'leader') return;
+  const self = r.tracker.progress.get(r.id);
+  if (self === undefined || !self.maybeUpdate(r.log.durableLastIndex())) return;
+  if (leaderMaybeCommit(r)) bcastAppend(r);
 }
 
 /** Commits what a quorum has; on this term's first commit, serves reads held back until now. */

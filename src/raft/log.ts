@@ -91,6 +91,16 @@ export class RaftLog {
     return this.unstable.lastIndex() ?? this.storage.lastIndex();
   }
 
+  /**
+   * The last index this node holds durably: in storage and not replaced by
+   * an unstable entry. 0 while a snapshot waits to be persisted (nothing is
+   * counted until it is).
+   */
+  durableLastIndex(): number {
+    if (this.unstable.snapshot !== undefined) return 0;
+    return Math.min(this.storage.lastIndex(), this.unstable.offset - 1);
+  }
+
   lastTerm(): number {
     return this.term(this.lastIndex());
   }

@@ -117,7 +117,7 @@ export class Raft {
     this.tracker.reset(this.tracker.confState(), this.log.lastIndex() + 1);
     for (const [id, progress] of this.tracker.progress) {
       progress.recentActive = id === this.id;
-      if (id === this.id) progress.match = this.log.lastIndex();
+      if (id === this.id) progress.match = this.log.durableLastIndex();
     }
     this.pendingConfIndex = 0;
     this.uncommittedBytes = 0;

@@ -6,8 +6,10 @@
  *   2. send `messages` (they may depend on step 1: persist before send);
  *   3. apply `committedEntries` and serve `readStates` once applied >= index;
  *   4. call advance(ready).
- * Only one Ready is outstanding at a time. Membership changes take effect at
- * advance(), when their committed entry has been applied.
+ * Only one Ready is outstanding at a time (a leader may take its new messages
+ * early meanwhile: takeLeaderMessages). A leader's own log counts toward a
+ * commit only from advance() on, once it is durable. Membership changes take
+ * effect at advance(), when their committed entry has been applied.
  */
 import { resolveRaftConfig, type RaftConfig } from './config.ts';
 import { assert } from './errors.ts';
@@ -168,6 +170,26 @@ export class RawNode {
       if (entry.type === 'confChange') this.#raft.applyConfChange(entry.index, entry.data);
       log.appliedTo(entry.index);
     }
+    leader.selfPersisted(this.#raft);
+  }
+
+  /**
+   * The messages produced since the last Ready, taken out of the next one.
+   * Only for a leader whose term and vote are durable, while a Ready is
+   * outstanding: its appends and heartbeats need nothing from the Ready being
+   * persisted (Raft thesis 10.2.1; its own log counts toward a commit only
+   * once durable, so no commit index it announces rests on a write in flight).
+   */
+  takeLeaderMessages(): Message[] {
+    assert(this.#raft.role === 'leader', 'takeLeaderMessages() on a node that does not lead');
+    const messages = this.#raft.msgs;
+    this.#raft.msgs = [];
+    return messages;
+  }
+
+  /** The current term, without building a full status. */
+  get term(): number {
+    return this.#raft.term;
   }
 
   /** Membership in force (as of the applied index). */

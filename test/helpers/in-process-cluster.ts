@@ -47,6 +47,8 @@ export interface InProcessClusterOptions {
   /** [consensus] overrides (snapshot_entries, compaction_margin_entries, ...). */
   consensus?: Record<string, unknown>;
   streamLimits?: EntriesStreamLimits;
+  /** Interpose on member `id`'s storage (its state still lives in `member.storage`). */
+  wrapStorage?: (id: number, storage: Storage) => Storage;
 }
 
 export class InProcessCluster {
@@ -108,7 +110,7 @@ export class InProcessCluster {
       cluster: member.join ? { secret: CLUSTER_SECRET } : { secret: CLUSTER_SECRET, peers: this.#founders },
     });
     const server = await openClusterServer({
-      config, storage: durable(member.storage), signer: testSigner, join: member.join, streamLimits: this.#options.streamLimits,
+      config, storage: durable(this.#options.wrapStorage?.(id, member.storage) ?? member.storage), signer: testSigner, join: member.join, streamLimits: this.#options.streamLimits,
       onFatal: (error) => console.error(`member ${id} failed:`, error),
     });
     member.server = server;

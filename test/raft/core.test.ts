@@ -73,7 +73,35 @@ describe('RawNode contract', () => {
     node.propose(new Uint8Array([42]));
     ready = node.ready();
     expect(ready.entries.map((e) => e.data[0])).toEqual([42]);
+    // Its own copy counts only once durable: committed in the Ready after the one that persists it.
+    expect(ready.committedEntries.map((e) => e.data[0])).not.toContain(42);
+    storage.append(ready.entries);
+    node.advance(ready);
+    ready = node.ready();
+    expect(ready.entries).toEqual([]);
     expect(ready.committedEntries.at(-1)!.data[0]).toBe(42);
+  });
+
+  test('a leader counts its own log toward a commit only once it is persisted', () => {
+    const net = new Network([1, 2, 3]);
+    net.campaign(1);
+    const leader = net.get(1).node;
+    leader.propose(new Uint8Array([7]));
+    // One follower's ack alone (2 of 3 with the leader's copy still unpersisted) must not commit.
+    const ready = leader.ready();
+    const index = ready.entries.at(-1)!.index;
+    for (const message of ready.messages.filter((m) => m.type === 'app' && m.to === 2)) net.get(2).node.step(message);
+    const followerReady = net.get(2).node.ready();
+    net.get(2).storage.append(followerReady.entries);
+    if (followerReady.hardState) net.get(2).storage.setHardState(followerReady.hardState);
+    net.get(2).node.advance(followerReady);
+    for (const message of followerReady.messages.filter((m) => m.to === 1)) leader.step(message);
+    expect(leader.status().commit).toBeLessThan(index);
+    // Once the leader persists its own copy, the two durable copies commit it, and the new commit index goes out.
+    net.get(1).storage.append(ready.entries);
+    leader.advance(ready);
+    expect(leader.status().commit).toBe(index);
+    expect(leader.ready().messages.some((m) => m.type === 'app' && m.commit === index)).toBe(true);
   });
 
   test('a leader drops proposals beyond maxUncommittedBytes until entries commit', () => {
