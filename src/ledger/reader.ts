@@ -1,8 +1,9 @@
 /**
  * Read side of the ledger: values, versions, history, key listing, the raw
  * log, proofs and checkpoints, all over published (durable) state only.
- * A bounded hot cache keeps the newest record (and small values) of recently
- * written or read keys so a GET of a hot key costs no storage read.
+ * A bounded hot cache (hot-cache.ts) keeps the newest record (and small
+ * values) of recently written or read keys so a GET of a hot key costs no
+ * storage read.
  */
 import { compareBytes, type KvPair, RANGES_PER_CALL_MAX, type Storage, StorageCorruptionError } from "../storage/index.ts";
 import { readKeyInteger, readKeyString, Tag } from "../storage/keys.ts";
@@ -17,14 +18,9 @@ import {
 } from "./records.ts";
 import { type CheckpointIssuer, type SignedCheckpoint } from "./checkpoints.ts";
 import { KeyFilter } from "./key-filter.ts";
+import { HotCache, type HotRecord } from "./hot-cache.ts";
 
-/** Newest state of a key kept in memory. `value` is null for tombstones and for values too big to cache. */
-export interface HotRecord {
-  latest: LatestRecord;
-  timestampMs: number;
-  contentType: string | null;
-  value: Uint8Array | null;
-}
+export { HOT_CACHE_BYTES_DEFAULT, HOT_ENTRY_OVERHEAD_BYTES, type HotRecord } from "./hot-cache.ts";
 
 /** One version of a key as readers see it. */
 export interface ValueView {
@@ -87,17 +83,6 @@ export const LIST_SCAN_ROWS_MAX = 10_000;
 export const KEY_FILTER_LOAD_PAGE_ROWS = 4096;
 /** Rows read per step when skipping a key's versions that are in storage but not yet published. */
 const UNPUBLISHED_SKIP_PAGE_ROWS = 16;
-/**
- * Memory one hot-cache entry takes beyond its key's characters and its
- * value's bytes: the Map entry, the record objects and the value's array
- * object. Measured on Bun 1.4 at about 310 bytes (500,000 entries of 16-byte
- * keys and 100-byte values took 432 bytes each in RSS).
- */
-export const HOT_ENTRY_OVERHEAD_BYTES = 320;
-/** Default byte budget of the hot cache (config `ledger.hot_cache_bytes`): about 600,000 keys with 100-byte values. */
-export const HOT_CACHE_BYTES_DEFAULT = 256 * 1024 * 1024;
-/** Eviction brings the hot cache down to this fraction of its limits. */
-const HOT_EVICT_TO_FRACTION = 0.9;
 
 interface ReaderOptions {
   storage: Storage;
@@ -115,10 +100,7 @@ export class LedgerReader {
   readonly checkpoints: CheckpointIssuer;
   #treeSize: number;
   #rootHash: Uint8Array;
-  readonly #hot = new Map<string, HotRecord>();
-  #hotBytes = 0;
-  readonly #hotValueBytesMax: number;
-  readonly #hotCacheBytesMax: number;
+  readonly #hot: HotCache;
   // Bumped on every publish: a storage read that started before a publish
   // must not put its (possibly older) result into the hot cache.
   #generation = 0;
@@ -132,8 +114,7 @@ export class LedgerReader {
     this.checkpoints = options.checkpoints;
     this.#treeSize = options.treeSize;
     this.#rootHash = options.rootHash;
-    this.#hotValueBytesMax = options.hotValueBytesMax;
-    this.#hotCacheBytesMax = options.hotCacheBytesMax;
+    this.#hot = new HotCache({ valueBytesMax: options.hotValueBytesMax, cacheBytesMax: options.hotCacheBytesMax });
   }
 
   /** Number of entries in the stored log (= last seq + 1). */
@@ -184,35 +165,7 @@ export class LedgerReader {
     this.#generation++;
     this.#treeSize = treeSize;
     this.#rootHash = rootHash;
-    for (let i = 0; i < entries.length; i++) this.#remember(entries[i]!.key, hot[i]!);
-  }
-
-  #remember(key: string, record: HotRecord): void {
-    const cached = record.value !== null && record.value.length <= this.#hotValueBytesMax ? record : { ...record, value: null };
-    const previous = this.#hot.get(key);
-    if (previous !== undefined) {
-      this.#hotBytes -= hotEntryBytes(key, previous);
-      this.#hot.delete(key);
-    }
-    this.#hot.set(key, cached);
-    this.#hotBytes += hotEntryBytes(key, cached);
-    if (this.#hotBytes > this.#hotCacheBytesMax) this.#evict();
-  }
-
-  /**
-   * Forget the least recently written keys until the cache is at 90% of its
-   * byte budget. Evicting a tenth at once keeps the cost amortized: a walk from the
-   * front of a Map passes the holes earlier deletes left, so evicting one key
-   * per insert would cost a walk over all of them every time.
-   */
-  #evict(): void {
-    const bytesTarget = this.#hotCacheBytesMax * HOT_EVICT_TO_FRACTION;
-    // Map iteration is insertion order, so the first keys are the least recently written.
-    for (const [oldKey, old] of this.#hot) {
-      if (this.#hotBytes <= bytesTarget) break;
-      this.#hot.delete(oldKey);
-      this.#hotBytes -= hotEntryBytes(oldKey, old);
-    }
+    for (let i = 0; i < entries.length; i++) this.#hot.remember(entries[i]!.key, hot[i]!);
   }
 
   /**
@@ -333,7 +286,7 @@ export class LedgerReader {
       const { entry, value } = item.row;
       const latest: LatestRecord = { version: item.version, seq: entry.seq, deleted: entry.op === "delete" };
       const key = keys[i]!;
-      if (current && !this.#hot.has(key)) this.#remember(key, { latest, timestampMs: entry.timestampMs, contentType: entry.contentType, value });
+      if (current && !this.#hot.has(key)) this.#hot.remember(key, { latest, timestampMs: entry.timestampMs, contentType: entry.contentType, value });
       return latest;
     });
   }
@@ -361,7 +314,7 @@ export class LedgerReader {
       const { entry, value } = found.row;
       if (generation === this.#generation && !this.#hot.has(key)) {
         const latest = { version: found.version, seq: entry.seq, deleted: entry.op === "delete" };
-        this.#remember(key, { latest, timestampMs: entry.timestampMs, contentType: entry.contentType, value });
+        this.#hot.remember(key, { latest, timestampMs: entry.timestampMs, contentType: entry.contentType, value });
       }
       if (entry.op === "delete") throw new KeyNotFoundError(key, " (deleted)");
     } else {
@@ -561,11 +514,6 @@ export class LedgerReader {
 }
 
 /** The version number at the end of a version row's storage key. */
-/** What one hot-cache entry counts against the cache's byte budget. */
-function hotEntryBytes(key: string, record: HotRecord): number {
-  return key.length + (record.value?.length ?? 0) + HOT_ENTRY_OVERHEAD_BYTES;
-}
-
 function versionOfRowKey(row: KvPair): number {
   return readKeyInteger(row.key, row.key.length - 8);
 }
