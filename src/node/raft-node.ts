@@ -15,7 +15,8 @@
  * LocalNode.
  *
  * Writes: the leader groups the commands that arrive in one event-loop turn
- * into one entry stamped with its clock; a follower forwards its commands to
+ * into one entry stamped with its clock (proposals.ts, which also holds the
+ * writes waiting here to be applied); a follower forwards its commands to
  * the leader (write-forwarder.ts), which acks them once proposed and puts the
  * follower's request ids in the entry, so the follower answers each client
  * when it applies that entry itself, with the result it computed. Reads:
@@ -31,20 +32,19 @@
  * sent, so the leader sees the node's progress only once it can apply.
  */
 import { type BatchOp, type Storage } from "../storage/index.ts";
-import { commandSizeBytes, validateCommand, type LedgerLimits, type WriteCommand } from "../ledger/commands.ts";
+import { type LedgerLimits, type WriteCommand } from "../ledger/commands.ts";
 import { type CommandResult, type Ledger } from "../ledger/ledger.ts";
 import { type Entry as LedgerEntry } from "../ledger/entry.ts";
-import { InvalidRequestError, LedgerError } from "../ledger/errors.ts";
 import {
-  decodeConfChange, NONE, ProposalDroppedError, RawNode, seededRandom, type Entry, type Message, type NodeId, type Ready,
+  decodeConfChange, NONE, RawNode, seededRandom, type Entry, type Message, type NodeId, type Ready,
 } from "../raft/index.ts";
 import {
-  PeerRequestError, REPLY_SLOTS_MAX, REPLY_WAIT_MS, REQUEST_ID_CHARS_MAX, WireFormatError, type EntriesRequest, type ForwardAck, type ForwardedWrite, type HttpTransport,
+  PeerRequestError, REPLY_SLOTS_MAX, REPLY_WAIT_MS, WireFormatError, type EntriesRequest, type ForwardAck, type ForwardedWrite, type HttpTransport,
   type MembershipReply, type MembershipRequest, type PeerHandler, type ReadIndexReply,
 } from "../transport/index.ts";
 import { DEFAULT_WRITE_QUEUE_LIMITS, type WriteQueueLimits } from "./local-node.ts";
 import { appliedIndexOp, membershipOp, type RaftLogStorage } from "./raft-log-storage.ts";
-import { decodeProposal, encodeProposal, type Proposal, type ProposedCommand } from "./proposal.ts";
+import { decodeProposal, type Proposal } from "./proposal.ts";
 import {
   NodeUnavailableError, type Consistency, type LedgerNode, type MemberStatus, type MembershipAdmin, type NewMember, type NodeStatus, type WriteOptions,
   type WriteOutcome,
@@ -53,12 +53,12 @@ import { isMemberAddress, isMemberId, membershipAfter, type Membership } from ".
 import { RaftSnapshots } from "./raft-snapshots.ts";
 import { decodeSnapshotState } from "./snapshot-state.ts";
 import { type EntriesStreamLimits } from "./entries-stream.ts";
-import { isIdempotencyKey, type IdempotencyRecords } from "./raft-idempotency.ts";
+import { type IdempotencyRecords } from "./raft-idempotency.ts";
 import { ReadyLoop } from "./ready-loop.ts";
 import { prepareIdempotent } from "./idempotent-apply.ts";
-import { afterThisTurn, cancelTurn, type TurnHandle } from "./next-turn.ts";
 import { ANSWERED_TYPES, ReplySlots } from "./reply-slots.ts";
 import { WriteForwarder } from "./write-forwarder.ts";
+import { Proposals } from "./proposals.ts";
 import { ReadIndex } from "./read-index.ts";
 import { MembershipChanges } from "./membership-changes.ts";
 
@@ -92,12 +92,6 @@ export interface RaftNodeOptions {
   onFatal?: (error: unknown) => void;
 }
 
-interface PendingWrite {
-  resolve: (outcome: WriteOutcome) => void;
-  reject: (error: unknown) => void;
-  timer: ReturnType<typeof setTimeout>;
-}
-
 /** A committed entry whose ledger writes were prepared and published, waiting for them to be durable. */
 interface AppliedEntry {
   index: number;
@@ -117,12 +111,6 @@ interface AppliedBatch {
   confOutcomes: Map<number, boolean>;
 }
 
-interface QueuedProposal extends ProposedCommand {
-  sizeBytes: number;
-  /** For a write a follower forwarded (no pending write here): told whether it was proposed. */
-  onProposed?: (error: NodeUnavailableError | undefined) => void;
-}
-
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 /** Poll interval while waiting for a leader to be known. */
 const LEADER_POLL_MS = 25;
@@ -131,7 +119,6 @@ const LEARNED_ROUTES_MAX = 64;
 
 export class RaftNode implements LedgerNode, PeerHandler {
   readonly #options: RaftNodeOptions;
-  readonly #limits: WriteQueueLimits;
   readonly #raw: RawNode;
   /** The membership as of the applied index. */
   #membership: Membership;
@@ -152,9 +139,8 @@ export class RaftNode implements LedgerNode, PeerHandler {
    * (durable in the Raft log on a quorum, this node included), so a crash replays them from the log.
    */
   #publishedIndex: number;
-  readonly #pending = new Map<string, PendingWrite>();
-  #proposalQueue: QueuedProposal[] = [];
-  #proposalFlush: TurnHandle | undefined;
+  /** Writes pending here, and the leader's proposals (see proposals.ts). */
+  readonly #proposals: Proposals;
   /** This node's writes on their way to the leader while it follows (see write-forwarder.ts). */
   readonly #forwarder: WriteForwarder;
   /** Linearizable reads (see read-index.ts). */
@@ -178,7 +164,6 @@ export class RaftNode implements LedgerNode, PeerHandler {
 
   private constructor(options: RaftNodeOptions) {
     this.#options = options;
-    this.#limits = options.limits ?? DEFAULT_WRITE_QUEUE_LIMITS;
     const { log } = options;
     this.#membership = log.membership;
     this.#removed = log.membership.removed.has(options.nodeId);
@@ -199,10 +184,15 @@ export class RaftNode implements LedgerNode, PeerHandler {
       transport: options.transport, snapshotEntries: options.snapshotEntries, compactionMarginEntries: options.compactionMarginEntries,
       streamLimits: options.streamLimits, valueBytesMax: options.commandLimits.valueBytesMax, signal: this.#installAbort.signal,
     });
+    this.#proposals = new Proposals({
+      nodeId: options.nodeId, raw: this.#raw, now: options.now, requestTimeoutMs: options.requestTimeoutMs,
+      commandLimits: options.commandLimits, limits: options.limits ?? DEFAULT_WRITE_QUEUE_LIMITS,
+      kick: () => this.#kick(),
+    });
     this.#forwarder = new WriteForwarder({
       transport: options.transport,
-      awaitApplied: (requestId) => this.#awaitApplied(requestId),
-      rejectPending: (requestId, error) => this.#rejectPending(requestId, error),
+      awaitApplied: (requestId) => this.#proposals.awaitApplied(requestId),
+      rejectPending: (requestId, error) => this.#proposals.rejectPending(requestId, error),
     });
     this.#reads = new ReadIndex({
       nodeId: options.nodeId, raw: this.#raw, transport: options.transport, now: options.now, leaderWaitMs: options.leaderWaitMs,
@@ -458,15 +448,7 @@ export class RaftNode implements LedgerNode, PeerHandler {
   #answer(batch: AppliedBatch): void {
     for (const { index, proposal, results, replayed } of batch.entries) {
       this.#publishedIndex = Math.max(this.#publishedIndex, index);
-      results.forEach((result, i) => {
-        const pending = this.#pending.get(proposal!.commands[i]!.requestId);
-        if (pending === undefined) return;
-        this.#pending.delete(proposal!.commands[i]!.requestId);
-        clearTimeout(pending.timer);
-        if (!result.ok) pending.reject(result.error);
-        else if (replayed.has(i)) pending.resolve({ applied: result.applied, treeSize: result.treeSize, replayed: true });
-        else pending.resolve({ applied: result.applied, treeSize: result.treeSize });
-      });
+      this.#proposals.settle(proposal, results, replayed);
     }
     this.#publishedIndex = Math.max(this.#publishedIndex, this.#appliedIndex);
     if (this.#appliedWaiters.length > 0) {
@@ -505,11 +487,7 @@ export class RaftNode implements LedgerNode, PeerHandler {
     this.#failure = error;
     clearInterval(this.#ticker);
     const refusal = this.#refusal()!;
-    for (const pending of this.#pending.values()) {
-      clearTimeout(pending.timer);
-      pending.reject(refusal);
-    }
-    this.#pending.clear();
+    this.#proposals.rejectAll(refusal);
     this.#options.onFatal?.(error);
   }
 
@@ -525,7 +503,7 @@ export class RaftNode implements LedgerNode, PeerHandler {
       const lead = this.#raw.lead;
       const write: ForwardedWrite = { requestId: `${this.#bootId}-${this.#requestCounter++}`, command };
       if (options.idempotencyKey !== undefined) write.idempotencyKey = options.idempotencyKey;
-      if (lead === this.#options.nodeId) return await this.#proposeLocal(write);
+      if (lead === this.#options.nodeId) return await this.#proposals.proposeLocal(write);
       if (lead !== NONE) {
         const outcome = await this.#forwarder.forward(lead, write);
         if (outcome !== undefined) return outcome;
@@ -533,76 +511,6 @@ export class RaftNode implements LedgerNode, PeerHandler {
       if (this.#options.now() >= deadline) throw new NodeUnavailableError("no Raft leader is known; retry later", 1);
       await sleep(LEADER_POLL_MS);
     }
-  }
-
-  /**
-   * A pending write answered (by `#answer`) when the entry carrying `requestId` is applied here, or rejected after
-   * requestTimeoutMs (its outcome unknown). Undefined when too many writes are pending.
-   */
-  #awaitApplied(requestId: string): Promise<WriteOutcome> | undefined {
-    if (this.#pending.size >= this.#limits.queueCommandsMax) return undefined;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#pending.delete(requestId);
-        reject(new NodeUnavailableError(`write not applied within ${this.#options.requestTimeoutMs} ms; its outcome is unknown`, 1));
-      }, this.#options.requestTimeoutMs);
-      this.#pending.set(requestId, { resolve, reject, timer });
-    });
-  }
-
-  #proposeLocal(write: ForwardedWrite): Promise<WriteOutcome> {
-    const applied = this.#awaitApplied(write.requestId);
-    if (applied === undefined) return Promise.reject(new NodeUnavailableError("write queue is full; retry later", 1));
-    this.#queueProposal(write, undefined);
-    return applied;
-  }
-
-  /** Queue a proposal; every command arriving in this event-loop turn joins one entry (one timestamp, one apply commit). */
-  #queueProposal({ requestId, command, idempotencyKey }: ForwardedWrite, onProposed: QueuedProposal["onProposed"]): void {
-    const queued: QueuedProposal = { requestId, command, sizeBytes: commandSizeBytes(command) + (idempotencyKey?.length ?? 0) };
-    if (idempotencyKey !== undefined) queued.idempotencyKey = idempotencyKey;
-    if (onProposed !== undefined) queued.onProposed = onProposed;
-    this.#proposalQueue.push(queued);
-    this.#proposalFlush ??= afterThisTurn(() => this.#flushProposals());
-  }
-
-  #flushProposals(): void {
-    this.#proposalFlush = undefined;
-    const queue = this.#proposalQueue;
-    this.#proposalQueue = [];
-    const datas: Uint8Array[] = [];
-    const timestampMs = this.#options.now();
-    for (let start = 0; start < queue.length;) {
-      let end = start;
-      let bytes = 0;
-      while (end < queue.length && end - start < this.#limits.groupCommandsMax && (end === start || bytes + queue[end]!.sizeBytes <= this.#limits.groupBytesMax)) {
-        bytes += queue[end++]!.sizeBytes;
-      }
-      const commands = queue.slice(start, end).map(({ sizeBytes: _, onProposed: __, ...proposed }): ProposedCommand => proposed);
-      datas.push(encodeProposal({ timestampMs, commands }));
-      start = end;
-    }
-    try {
-      this.#raw.proposeBatch(datas);
-    } catch (error) {
-      if (!(error instanceof ProposalDroppedError)) throw error;
-      const dropped = new NodeUnavailableError("leadership changed before the write was proposed; retry", 1);
-      for (const { requestId, onProposed } of queue) {
-        if (onProposed !== undefined) onProposed(dropped);
-        else this.#rejectPending(requestId, dropped);
-      }
-      return;
-    }
-    for (const { onProposed } of queue) onProposed?.(undefined);
-    this.#kick();
-  }
-
-  #rejectPending(requestId: string, error: unknown): void {
-    const pending = this.#pending.get(requestId);
-    if (pending === undefined) return;
-    this.#pending.delete(requestId);
-    clearTimeout(pending.timer);
-    pending.reject(error);
   }
 
   /** Resolves once `index` is published (readable) here; resolves anyway at `deadlineMs` (the caller decides what that means). */
@@ -704,26 +612,7 @@ export class RaftNode implements LedgerNode, PeerHandler {
 
   forwardWrites(writes: ForwardedWrite[]): Promise<ForwardAck[]> {
     if (this.#stopped()) throw new PeerRequestError(503, "node is stopping");
-    return Promise.all(writes.map((write) => this.#proposeForwarded(write)));
-  }
-
-  /** Propose a forwarded write under the follower's request id; ack once it is proposed (the outcome travels in the log). */
-  #proposeForwarded(write: ForwardedWrite): Promise<ForwardAck> | ForwardAck {
-    const lead = this.#raw.lead;
-    if (lead !== this.#options.nodeId) return { kind: "notLeader", leaderId: lead };
-    try {
-      validateCommand(write.command, this.#options.commandLimits);
-      if (write.idempotencyKey !== undefined && !isIdempotencyKey(write.idempotencyKey)) {
-        throw new InvalidRequestError("Idempotency-Key must be 1..128 printable ASCII characters");
-      }
-      if (write.requestId.length > REQUEST_ID_CHARS_MAX) throw new InvalidRequestError(`a request id has at most ${REQUEST_ID_CHARS_MAX} characters`);
-    } catch (error) {
-      if (error instanceof LedgerError) return { kind: "refused", code: error.code, message: error.message };
-      throw error;
-    }
-    return new Promise((resolve) => {
-      this.#queueProposal(write, (error) => resolve(error === undefined ? { kind: "proposed" } : { kind: "refused", code: error.code, message: error.message }));
-    });
+    return this.#proposals.proposeForwarded(writes);
   }
 
   readIndex(): Promise<ReadIndexReply> {
@@ -784,7 +673,7 @@ export class RaftNode implements LedgerNode, PeerHandler {
 
   /** Writes proposed here and not yet applied, for metrics. */
   get queueDepth(): number {
-    return this.#pending.size;
+    return this.#proposals.pendingCount;
   }
 
   async close(): Promise<void> {
@@ -792,17 +681,12 @@ export class RaftNode implements LedgerNode, PeerHandler {
     this.#closed = true;
     this.#installAbort.abort();
     clearInterval(this.#ticker);
-    cancelTurn(this.#proposalFlush);
     const refusal = this.#refusal()!;
     this.#forwarder.close(refusal);
-    for (const { requestId, onProposed } of this.#proposalQueue) {
-      if (onProposed !== undefined) onProposed(refusal);
-      else this.#rejectPending(requestId, refusal);
-    }
-    this.#proposalQueue = [];
+    this.#proposals.close(refusal);
     await this.#loop.idle();
     this.#replySlots.closeAll();
-    for (const requestId of [...this.#pending.keys()]) this.#rejectPending(requestId, refusal);
+    this.#proposals.rejectAll(refusal);
     this.#options.transport.close();
     await this.#options.storage.close();
   }

@@ -4,8 +4,8 @@
  * so each client is answered when this node applies that entry itself
  * (read-your-writes here), with the result it computes. Every write forwarded
  * in one event-loop turn travels in one request per leader, at most
- * FORWARDED_COMMANDS_MAX writes each. The leader's half is RaftNode's
- * `forwardWrites`.
+ * FORWARDED_COMMANDS_MAX writes each. The leader's half is in proposals.ts,
+ * behind RaftNode's `forwardWrites`.
  *
  * It must never call a write safe to retry when it may have reached the
  * leader: only a "not leader" ack or a refused connection say nothing was
