@@ -268,6 +268,11 @@ export class RaftLogStorage implements RaftStorage {
 
   // ---- RaftStorage ----
 
+  /** The hard state as last persisted, without the conf state initialState() copies. */
+  persistedHardState(): HardState {
+    return this.#memory.hardState();
+  }
+
   initialState(): { hardState: HardState; confState: ConfState } {
     const { voters, learners } = this.#snapshot.metadata.confState;
     return { hardState: this.#memory.hardState(), confState: { voters: [...voters], learners: [...learners] } };

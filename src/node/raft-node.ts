@@ -281,13 +281,20 @@ export class RaftNode implements LedgerNode, PeerHandler {
     this.#loop.kick();
     // A leader's appends and heartbeats go out now rather than after the Ready being persisted: a proposal or
     // an ack that arrives during that fsync no longer waits for it to reach the followers.
-    if (this.#loop.running && this.#raw.role === "leader") {
-      const persisted = this.#options.log.initialState().hardState;
-      if (this.#raw.term === persisted.term && persisted.vote === this.#options.nodeId) {
-        const messages = this.#raw.takeLeaderMessages();
-        if (messages.length > 0) this.#options.transport.send(messages);
-      }
+    if (this.#loop.running && this.#leadsDurably(this.#raw.term, this.#options.nodeId)) {
+      const messages = this.#raw.takeLeaderMessages();
+      if (messages.length > 0) this.#options.transport.send(messages);
     }
+  }
+
+  /**
+   * Whether this node leads with `term` and `vote` already on disk: then its messages need nothing from a
+   * Ready in flight (Raft thesis 10.2.1). A changed term or vote must be durable before anything is sent.
+   */
+  #leadsDurably(term: number, vote: NodeId): boolean {
+    if (this.#raw.role !== "leader") return false;
+    const persisted = this.#options.log.persistedHardState();
+    return term === persisted.term && vote === persisted.vote;
   }
 
   /** One step of the loop: a pending install first (only after a restart, with no Ready outstanding), else one Ready. */
@@ -355,9 +362,8 @@ export class RaftNode implements LedgerNode, PeerHandler {
     // A leader may send appends while its own write is in flight (Raft thesis 10.2.1): the core counts the
     // leader's own log toward a commit only once advance() says it is durable, so every commit index it
     // announces rests on durable copies. Not when the term or vote changed: a vote must be durable first.
-    const persisted = log.initialState().hardState;
-    const sendEarly = this.#raw.role === "leader"
-      && (ready.hardState === undefined || (ready.hardState.term === persisted.term && ready.hardState.vote === persisted.vote));
+    const persisted = log.persistedHardState();
+    const sendEarly = this.#leadsDurably(ready.hardState?.term ?? persisted.term, ready.hardState?.vote ?? persisted.vote);
     if (sendEarly) this.#send(ready.messages);
     // Committed entries already durable here were durable on a quorum: apply them in the same storage commit
     // as this Ready's log writes. Any others (a single voter, or an entry this Ready rewrites) apply after it.
