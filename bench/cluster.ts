@@ -28,6 +28,7 @@ import { parseArgs } from "node:util";
 import { TestCluster } from "../test/helpers/process-cluster.ts";
 import { until } from "../test/helpers/poll.ts";
 import { DENO_SERVE_COMMAND, freePort } from "../test/helpers/process.ts";
+import { median } from "./stats.ts";
 
 const { values } = parseArgs({
   args: process.argv.slice(2),
@@ -242,12 +243,6 @@ async function benchEtcd(binary: string, dir: string): Promise<Record<string, Fi
     for (const child of children) child.kill("SIGTERM");
   }
 }
-
-const median = (values: readonly number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-};
 
 function printRound(scribe: Record<string, Figures>, etcd: Record<string, Figures> | undefined): void {
   console.log("| target | req/s | p50 ms | p99 ms | vs etcd | CPU µs/req | errors/non-2xx |");

@@ -26,6 +26,7 @@ import { openLedgerServer, type LedgerServer } from "../src/server.ts";
 import { generateSigner } from "../src/checkpoint/index.ts";
 import { runtimeHasher } from "../adapters/runtime/hasher.ts";
 import { openStorage, runtimeName, type StorageChoice } from "../adapters/runtime/storage.ts";
+import { median } from "./stats.ts";
 
 const { values } = parseArgs({
   args: process.argv.slice(2),
@@ -110,7 +111,6 @@ async function runOne(adapter: StorageChoice, size: number): Promise<Figures> {
   return { put, getHot, getCold, mixed: mixedOps };
 }
 
-const median = (numbers: number[]) => [...numbers].sort((a, b) => a - b)[Math.floor(numbers.length / 2)]!;
 const format = (n: number) => (n === 0 ? "-" : n.toLocaleString("en-US"));
 
 console.log(`runtime: ${runtime}; 100-byte values, unique keys; PUT in batch commands of ${BATCH_OPS}, ${PIPELINE} in flight; MIXED = 50% GET, 50% single-put commands; median of ${REPEAT}`);
