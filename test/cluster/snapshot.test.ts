@@ -163,10 +163,12 @@ describe("snapshots and log compaction", () => {
     let tampered = 0;
     onEntriesStreams((body) => (tampered++ > 0 ? body : perFrame((frame, index) => {
       if (index !== 1) return frame;
-      // A well-formed entry with another timestamp: its value and version still check out, only the tree does not.
+      // A well-formed entry with another content type: its value, version and timestamp still check out, only the
+      // tree does not. (Not another timestamp: one moved past a neighbour's is refused as going back, not by the root.)
       const items = frame[1] as unknown[][];
       const entry = decodeEntry(items[0]![0] as Uint8Array);
-      items[0]![0] = encodeEntry({ ...entry, timestampMs: entry.timestampMs + 1 });
+      if (entry.op !== "put") throw new Error("assertion: the tampered entry is a put");
+      items[0]![0] = encodeEntry({ ...entry, contentType: `${entry.contentType};tampered` });
       return frame;
     })(body)));
     await join(5, leader.id);
