@@ -71,7 +71,7 @@ describe("--join with real processes", () => {
     await expect(startNode(["--config", four.configPath])).rejects.toThrow(/no cluster state/);
 
     await Promise.all([one, two, three].map(async (m) => (m.process = await startNode(["--config", m.configPath]))));
-    const leaderId = await until("a leader", async () => {
+    await until("a leader", async () => {
       const ids = await Promise.all([one, two, three].map(async (m) => (await status(m)).leaderId));
       return ids.every((id) => id !== null && id === ids[0]) ? Number(ids[0]) : undefined;
     });
@@ -79,13 +79,21 @@ describe("--join with real processes", () => {
       const response = await fetch(url(members[i % 3]!, `/v1/kv/k${i % 10}`), { method: "PUT", body: `v${i}` });
       expect(response.status).toBeLessThan(300);
     }
-    const compacted = await status(members[leaderId - 1]!);
+    // Every PUT appended one entry. Leadership may have moved during the writes (a loaded machine), so ask
+    // whichever node leads now, once it has applied them all.
+    const size = WRITES;
+    const compacted = await until("a leader that applied every write", async () => {
+      for (const m of [one, two, three]) {
+        const s = await status(m);
+        if (s.role === "leader" && s.treeSize === size) return s;
+      }
+      return undefined;
+    });
     expect(compacted.snapshot.logFirstIndex).toBeGreaterThan(20);
 
-    const follower = [one, two, three].find((m) => m.id !== leaderId)!;
+    const follower = [one, two, three].find((m) => String(m.id) !== compacted.nodeId)!;
     const joinVia = ["--join", `http://127.0.0.1:${follower.client}`];
     [four.process, five.process] = await Promise.all([startNode(["--config", four.configPath, ...joinVia]), startNode(["--config", five.configPath, ...joinVia])]);
-    const size = compacted.treeSize;
     for (const joiner of [four, five]) {
       await until(`node ${joiner.id} to be a caught-up voter`, async () => {
         const s = await status(joiner);
@@ -94,8 +102,11 @@ describe("--join with real processes", () => {
       });
       expect(joiner.process!.output()).toContain("joined the cluster via");
     }
-    const leaderStatus = await status(members[leaderId - 1]!);
-    expect(leaderStatus.members.map((m: { id: string }) => m.id)).toEqual(["1", "2", "3", "4", "5"]);
+    const voters = await until("every node to list five voters", async () => {
+      const lists = await Promise.all(members.map(async (m) => (await status(m)).members.filter((x: { role: string }) => x.role === "voter").map((x: { id: string }) => x.id)));
+      return lists.every((list) => list.join() === "1,2,3,4,5") ? lists : undefined;
+    });
+    expect(voters[0]).toEqual(["1", "2", "3", "4", "5"]);
     for (const treeSize of [1, size]) {
       const notes = await Promise.all([one, four].map(async (m) => (await fetch(url(m, `/v1/checkpoint?treeSize=${treeSize}`))).text()));
       expect(notes[1]).toBe(notes[0]!);
