@@ -28,7 +28,7 @@ import { parseArgs } from "node:util";
 import { TestCluster } from "../test/helpers/process-cluster.ts";
 import { until } from "../test/helpers/poll.ts";
 import { DENO_SERVE_COMMAND, freePort } from "../test/helpers/process.ts";
-import { median } from "./stats.ts";
+import { median, wholeNumberFlag } from "./stats.ts";
 
 const { values } = parseArgs({
   args: process.argv.slice(2),
@@ -37,14 +37,14 @@ const { values } = parseArgs({
     "with-etcd": { type: "boolean" }, "without-etcd": { type: "boolean" }, profile: { type: "string" },
   },
 });
-const SECONDS = Number(values.seconds ?? 10);
+const SECONDS = wholeNumberFlag("seconds", values.seconds, 10);
 /**
  * Seconds of the same load run before each measured write load and not
  * counted: Bun's JIT compiles the hot paths during the first seconds (its
  * compiler threads took about a third of a cold node's CPU), and etcd gets
  * the same warm-up.
  */
-const WARMUP_SECONDS = Number(values.warmup ?? 5);
+const WARMUP_SECONDS = wholeNumberFlag("warmup", values.warmup, 5, 0);
 const WARMUP_NUMBERS_FROM = 1_000_000_000;
 /**
  * Rounds of (Scribe, then etcd), each with fresh clusters; with more than
@@ -52,8 +52,8 @@ const WARMUP_NUMBERS_FROM = 1_000_000_000;
  * by tens of percent over minutes, so ratios taken within a round and then
  * their median say more than one pair of runs.
  */
-const ROUNDS = Number(values.rounds ?? 1);
-const CONNECTIONS = Number(values.connections ?? 64);
+const ROUNDS = wholeNumberFlag("rounds", values.rounds, 1);
+const CONNECTIONS = wholeNumberFlag("connections", values.connections, 64);
 /** The runtime the Scribe nodes run on, each with its default storage (load generator and etcd are unchanged). */
 const RUNTIMES = {
   bun: { storage: "sqlite", command: undefined },

@@ -26,7 +26,7 @@ import { openLedgerServer, type LedgerServer } from "../src/server.ts";
 import { generateSigner } from "../src/checkpoint/index.ts";
 import { runtimeHasher } from "../adapters/runtime/hasher.ts";
 import { openStorage, runtimeName, type StorageChoice } from "../adapters/runtime/storage.ts";
-import { median } from "./stats.ts";
+import { median, wholeNumberFlag } from "./stats.ts";
 
 const { values } = parseArgs({
   args: process.argv.slice(2),
@@ -38,9 +38,9 @@ const runtime = runtimeName();
 const supported: StorageChoice[] = runtime === "bun" ? ["memory", "sqlite", "fs"] : runtime === "deno" ? ["memory", "fs", "denokv"] : ["memory", "fs"];
 const adapters = (values.adapters?.split(",") as StorageChoice[] | undefined) ?? supported;
 const sizes = (values.sizes ?? "100,1000,5000,10000").split(",").map(Number);
-const BATCH_OPS = Number(values.batch ?? 1000);
-const PIPELINE = Number(values.pipeline ?? 4);
-const REPEAT = Number(values.repeat ?? 3);
+const BATCH_OPS = wholeNumberFlag("batch", values.batch, 1000);
+const PIPELINE = wholeNumberFlag("pipeline", values.pipeline, 4);
+const REPEAT = wholeNumberFlag("repeat", values.repeat, 3);
 const VALUE = new Uint8Array(100).fill(120);
 /** Least number of hot reads timed per cell. */
 const GET_READS_MIN = 100_000;

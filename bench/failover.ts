@@ -14,13 +14,14 @@
 import { parseArgs } from "node:util";
 import { TestCluster } from "../test/helpers/process-cluster.ts";
 import { until } from "../test/helpers/poll.ts";
+import { wholeNumberFlag } from "./stats.ts";
 
 const { values } = parseArgs({
   args: process.argv.slice(2),
   options: { rounds: { type: "string" }, writers: { type: "string" }, storage: { type: "string" } },
 });
-const ROUNDS = Number(values.rounds ?? 5);
-const WRITERS = Number(values.writers ?? 4);
+const ROUNDS = wholeNumberFlag("rounds", values.rounds, 5);
+const WRITERS = wholeNumberFlag("writers", values.writers, 4);
 const STORAGE = values.storage ?? "sqlite";
 /** How long a round may take to elect, and the restarted node to catch up, before the bench gives up. */
 const ROUND_DEADLINE_MS = 30_000;

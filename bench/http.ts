@@ -15,17 +15,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { startNode, type NodeProcess } from "../test/helpers/process.ts";
-import { median } from "./stats.ts";
+import { median, wholeNumberFlag } from "./stats.ts";
 
 const { values } = parseArgs({
   args: process.argv.slice(2),
   options: { seconds: { type: "string" }, connections: { type: "string" }, storage: { type: "string" }, rounds: { type: "string" } },
 });
-const SECONDS = Number(values.seconds ?? 10);
-const CONNECTIONS = Number(values.connections ?? 64);
+const SECONDS = wholeNumberFlag("seconds", values.seconds, 10);
+const CONNECTIONS = wholeNumberFlag("connections", values.connections, 64);
 const STORAGE = values.storage ?? "sqlite";
-const ROUNDS = Number(values.rounds ?? 1);
-if (!Number.isSafeInteger(ROUNDS) || ROUNDS < 1) throw new Error("--rounds must be a whole number of at least 1");
+const ROUNDS = wholeNumberFlag("rounds", values.rounds, 1);
 const VALUE = "v".repeat(100);
 
 interface Figures {

@@ -17,9 +17,10 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { wholeNumberFlag } from "./stats.ts";
 
 const { values } = parseArgs({ args: process.argv.slice(2), options: { requests: { type: "string" } } });
-const REQUESTS = Number(values.requests ?? 2000);
+const REQUESTS = wholeNumberFlag("requests", values.requests, 2000);
 const IN_FLIGHT = 16;
 const BODY_BYTES = 1024;
 const bin = (name: string) => join(import.meta.dir, "..", "node_modules", ".bin", name);
