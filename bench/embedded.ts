@@ -37,7 +37,7 @@ const { values } = parseArgs({
 const runtime = runtimeName();
 const supported: StorageChoice[] = runtime === "bun" ? ["memory", "sqlite", "fs"] : runtime === "deno" ? ["memory", "fs", "denokv"] : ["memory", "fs"];
 const adapters = (values.adapters?.split(",") as StorageChoice[] | undefined) ?? supported;
-const sizes = (values.sizes ?? "100,1000,5000,10000").split(",").map(Number);
+const sizes = (values.sizes ?? "100,1000,5000,10000").split(",").map((size) => wholeNumberFlag("sizes", size, 0));
 const BATCH_OPS = wholeNumberFlag("batch", values.batch, 1000);
 const PIPELINE = wholeNumberFlag("pipeline", values.pipeline, 4);
 const REPEAT = wholeNumberFlag("repeat", values.repeat, 3);
