@@ -34,7 +34,10 @@ import { fdatasync, fsyncDir } from "../fs-log/fs-io.ts";
 /** The part of a bun:sqlite Database the writer uses. */
 export interface InlineDatabase {
   exec(sql: string): void;
-  prepare(sql: string): { run(...params: unknown[]): unknown };
+  prepare(sql: string): RunStatement;
+}
+interface RunStatement {
+  run(...params: unknown[]): unknown;
 }
 
 /** A write path of the adapter: commits batches, in call order. */
@@ -62,90 +65,111 @@ export interface SyncCalls {
   fsyncDir(path: string): Promise<void>;
 }
 
+/** The inline writer on `db` (the database file at `path`); switches the connection to synchronous=NORMAL. */
 export function createInlineWriter(db: InlineDatabase, path: string, io: SyncCalls = { fdatasync, fsyncDir }): SqliteWriter {
-  db.exec("PRAGMA synchronous = NORMAL");
-  const put = db.prepare("INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)");
-  const remove = db.prepare("DELETE FROM kv WHERE k = ?");
-  const walPath = `${path}-wal`;
-  /** Open on the WAL file once a transaction created it; undefined before. */
-  let walFd: number | undefined;
-  let directorySynced = false;
-  /** Commits whose transaction is done and that wait for a sync to start. */
-  let owed: SyncWaiter[] = [];
-  /** The syncs running now (at most SYNCS_IN_FLIGHT_MAX). */
-  const syncing = new Set<Promise<void>>();
-  let failure: Error | undefined;
+  return new InlineWriter(db, path, io);
+}
 
-  function fail(error: Error, waiters: readonly SyncWaiter[]): void {
-    failure ??= error;
-    for (const waiter of waiters) waiter.reject(failure);
-    for (const waiter of owed.splice(0)) waiter.reject(failure);
+class InlineWriter implements SqliteWriter {
+  readonly #db: InlineDatabase;
+  readonly #io: SyncCalls;
+  readonly #put: RunStatement;
+  readonly #remove: RunStatement;
+  readonly #walPath: string;
+  /** Open on the WAL file once a transaction created it; undefined before. */
+  #walFd: number | undefined;
+  #directorySynced = false;
+  /** Commits whose transaction is done and that wait for a sync to start. */
+  #owed: SyncWaiter[] = [];
+  /** The syncs running now (at most SYNCS_IN_FLIGHT_MAX). */
+  readonly #syncing = new Set<Promise<void>>();
+  #failure: Error | undefined;
+
+  constructor(db: InlineDatabase, path: string, io: SyncCalls) {
+    db.exec("PRAGMA synchronous = NORMAL");
+    this.#db = db;
+    this.#io = io;
+    this.#put = db.prepare("INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)");
+    this.#remove = db.prepare("DELETE FROM kv WHERE k = ?");
+    this.#walPath = `${path}-wal`;
   }
 
-  async function syncOnce(fd: number, waiters: SyncWaiter[]): Promise<void> {
+  commit(batch: readonly BatchOp[], durable: boolean): Promise<void> {
+    if (this.#failure !== undefined) return Promise.reject(this.#failure);
+    if (durable && this.#owed.length >= INLINE_SYNC_WAITERS_MAX) {
+      return Promise.reject(new Error(`sqlite: more than ${INLINE_SYNC_WAITERS_MAX} commits wait for one WAL sync`));
+    }
     try {
-      await io.fdatasync(fd);
-      if (!directorySynced) {
-        await io.fsyncDir(dirname(walPath));
-        directorySynced = true;
+      this.#transaction(batch);
+      this.#walFd ??= openSync(this.#walPath, "r");
+    } catch (error) {
+      this.#fail(new Error(`sqlite commit failed: ${String(error)}`), []);
+      return Promise.reject(this.#failure);
+    }
+    if (!durable) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      this.#owed.push({ resolve, reject });
+      this.#startSync();
+    });
+  }
+
+  async close(): Promise<void> {
+    // The adapter refuses commits once closing, so nothing new is owed while this waits.
+    while (this.#syncing.size > 0) await Promise.all(this.#syncing);
+    if (this.#walFd !== undefined) closeSync(this.#walFd);
+    this.#walFd = undefined;
+  }
+
+  /** Run `batch` as one transaction (frames written, not synced); rolled back if any statement fails. */
+  #transaction(batch: readonly BatchOp[]): void {
+    this.#db.exec("BEGIN");
+    try {
+      for (const op of batch) {
+        if (op.type === "put") this.#put.run(op.key, op.value);
+        else this.#remove.run(op.key);
+      }
+      this.#db.exec("COMMIT");
+    } catch (error) {
+      try {
+        this.#db.exec("ROLLBACK");
+      } catch {
+        // COMMIT may have ended the transaction already; the original error is what counts.
+      }
+      throw error;
+    }
+  }
+
+  #fail(error: Error, waiters: readonly SyncWaiter[]): void {
+    this.#failure ??= error;
+    for (const waiter of waiters) waiter.reject(this.#failure);
+    for (const waiter of this.#owed.splice(0)) waiter.reject(this.#failure);
+  }
+
+  async #syncOnce(fd: number, waiters: SyncWaiter[]): Promise<void> {
+    try {
+      await this.#io.fdatasync(fd);
+      if (!this.#directorySynced) {
+        await this.#io.fsyncDir(dirname(this.#walPath));
+        this.#directorySynced = true;
       }
     } catch (error) {
-      fail(new Error(`sqlite WAL sync failed: ${String(error)}`), waiters);
+      this.#fail(new Error(`sqlite WAL sync failed: ${String(error)}`), waiters);
       return;
     }
     // An earlier sync that failed may have lost pages this one did not see as dirty any more: nothing after it is acknowledged.
-    if (failure !== undefined) for (const waiter of waiters) waiter.reject(failure);
+    if (this.#failure !== undefined) for (const waiter of waiters) waiter.reject(this.#failure);
     else for (const waiter of waiters) waiter.resolve();
   }
 
   /** Start a sync for everything owed, unless the most run already (each one's end starts the next). */
-  function startSync(): void {
-    if (syncing.size >= SYNCS_IN_FLIGHT_MAX || owed.length === 0 || failure !== undefined) return;
-    const waiters = owed;
-    owed = [];
-    const sync: Promise<void> = syncOnce(walFd!, waiters).finally(() => {
-      syncing.delete(sync);
-      startSync();
+  #startSync(): void {
+    if (this.#syncing.size >= SYNCS_IN_FLIGHT_MAX || this.#owed.length === 0 || this.#failure !== undefined) return;
+    const waiters = this.#owed;
+    this.#owed = [];
+    const sync: Promise<void> = this.#syncOnce(this.#walFd!, waiters).finally(() => {
+      this.#syncing.delete(sync);
+      this.#startSync();
     });
-    syncing.add(sync);
+    this.#syncing.add(sync);
   }
-
-  return {
-    commit(batch, durable) {
-      if (failure !== undefined) return Promise.reject(failure);
-      if (durable && owed.length >= INLINE_SYNC_WAITERS_MAX) return Promise.reject(new Error(`sqlite: more than ${INLINE_SYNC_WAITERS_MAX} commits wait for one WAL sync`));
-      try {
-        db.exec("BEGIN");
-        try {
-          for (const op of batch) {
-            if (op.type === "put") put.run(op.key, op.value);
-            else remove.run(op.key);
-          }
-          db.exec("COMMIT");
-        } catch (error) {
-          try {
-            db.exec("ROLLBACK");
-          } catch {
-            // COMMIT may have ended the transaction already; the original error is what counts.
-          }
-          throw error;
-        }
-        walFd ??= openSync(walPath, "r");
-      } catch (error) {
-        fail(new Error(`sqlite commit failed: ${String(error)}`), []);
-        return Promise.reject(failure);
-      }
-      if (!durable) return Promise.resolve();
-      return new Promise<void>((resolve, reject) => {
-        owed.push({ resolve, reject });
-        startSync();
-      });
-    },
-    async close() {
-      // The adapter refuses commits once closing, so nothing new is owed while this waits.
-      while (syncing.size > 0) await Promise.all(syncing);
-      if (walFd !== undefined) closeSync(walFd);
-      walFd = undefined;
-    },
-  };
 }

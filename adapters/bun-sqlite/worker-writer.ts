@@ -56,98 +56,113 @@ function writerWorkerSpecifier(): string {
 
 /** Start the worker, open `path` in it, and return the writer once it is ready. */
 export async function createWorkerWriter(path: string, groupBatchesMax: number): Promise<PolledSqliteWriter> {
-  const worker = new Worker(writerWorkerSpecifier());
-  /** [0]: the id of the newest group the worker committed (ids ascend; -1 before the first). 64-bit: ids never wrap. */
-  const committedId = new BigInt64Array(new SharedArrayBuffer(BigInt64Array.BYTES_PER_ELEMENT));
-  committedId[0] = -1n;
+  const writer = new WorkerWriter(groupBatchesMax);
+  await writer.open(path);
+  return writer;
+}
 
-  let queue: PendingCommit[] = [];
-  let nextGroupId = 0;
+class WorkerWriter implements PolledSqliteWriter {
+  readonly #worker = new Worker(writerWorkerSpecifier());
+  readonly #groupBatchesMax: number;
+  /** [0]: the id of the newest group the worker committed (ids ascend; -1 before the first). 64-bit: ids never wrap. */
+  readonly #committedId = new BigInt64Array(new SharedArrayBuffer(BigInt64Array.BYTES_PER_ELEMENT));
+  #queue: PendingCommit[] = [];
+  #nextGroupId = 0;
   /** Groups sent to the worker and not yet answered, oldest first. */
-  const inFlight: Array<{ id: number; group: PendingCommit[] }> = [];
+  readonly #inFlight: Array<{ id: number; group: PendingCommit[] }> = [];
   /** Set once the worker died or a commit failed; every later commit is refused with it. */
-  let workerFailure: Error | undefined;
-  let onOpened: (() => void) | undefined;
-  let onClosed: (() => void) | undefined;
-  const idleWaiters: Array<() => void> = [];
+  #failure: Error | undefined;
+  #onOpened: (() => void) | undefined;
+  #onClosed: (() => void) | undefined;
+  readonly #idleWaiters: Array<() => void> = [];
+
+  constructor(groupBatchesMax: number) {
+    this.#groupBatchesMax = groupBatchesMax;
+    this.#committedId[0] = -1n;
+    this.#worker.onmessage = (event: MessageEvent<WriterReply>) => this.#onReply(event.data);
+    this.#worker.onerror = (event: ErrorEvent) => this.#onWorkerDied(event.message);
+  }
+
+  open(path: string): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.#onOpened = resolve;
+      this.#worker.postMessage({ type: "open", path, committedId: this.#committedId } satisfies WriterRequest);
+    });
+  }
+
+  commit(batch: readonly BatchOp[], durable: boolean): Promise<void> {
+    if (this.#failure !== undefined) return Promise.reject(this.#failure);
+    return new Promise<void>((resolve, reject) => {
+      this.#queue.push({ batch, durable, resolve, reject });
+      this.#sendNextGroups();
+    });
+  }
+
+  poll(): number {
+    if (this.#inFlight.length === 0) return 0;
+    const id = Number(Atomics.load(this.#committedId, 0));
+    return id < this.#inFlight[0]!.id ? 0 : this.#settleCommitted(id);
+  }
+
+  async close(): Promise<void> {
+    // Let queued and in-flight groups finish: close never drops a commit it accepted.
+    if ((this.#inFlight.length > 0 || this.#queue.length > 0) && this.#failure === undefined) {
+      await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
+    }
+    await new Promise<void>((resolve) => {
+      this.#onClosed = resolve;
+      this.#worker.postMessage({ type: "close" } satisfies WriterRequest);
+    });
+    this.#worker.terminate();
+  }
+
+  #onReply(reply: WriterReply): void {
+    if (reply.type === "opened") return this.#onOpened?.();
+    if (reply.type === "closed") return this.#onClosed?.();
+    if (reply.type === "committed") {
+      // Already settled by poll, or settle it (and any before it) now.
+      this.#settleCommitted(reply.id);
+      return;
+    }
+    const finished = this.#inFlight.shift()!;
+    const error = new Error(`sqlite commit failed: ${reply.message}`);
+    for (const pending of finished.group) pending.reject(error);
+    if (this.#failure === undefined) {
+      this.#failure = error;
+      for (const pending of this.#queue.splice(0)) pending.reject(error);
+    }
+    this.#sendNextGroups();
+  }
+
+  #onWorkerDied(message: string): void {
+    this.#failure = new Error(`sqlite writer worker died: ${message}`);
+    for (const pending of [...this.#inFlight.flatMap(({ group }) => group), ...this.#queue]) pending.reject(this.#failure);
+    this.#inFlight.length = 0;
+    this.#queue = [];
+    for (const wake of this.#idleWaiters.splice(0)) wake();
+  }
 
   /** Resolve every in-flight group up to `id` (they commit in order), then hand the worker more. Returns how many. */
-  function settleCommitted(id: number): number {
+  #settleCommitted(id: number): number {
     let settled = 0;
-    while (inFlight.length > 0 && inFlight[0]!.id <= id) {
-      for (const pending of inFlight.shift()!.group) pending.resolve();
+    while (this.#inFlight.length > 0 && this.#inFlight[0]!.id <= id) {
+      for (const pending of this.#inFlight.shift()!.group) pending.resolve();
       settled++;
     }
-    if (settled > 0) sendNextGroups();
+    if (settled > 0) this.#sendNextGroups();
     return settled;
   }
 
-  worker.onmessage = (event: MessageEvent<WriterReply>) => {
-    const reply = event.data;
-    if (reply.type === "opened") return onOpened?.();
-    if (reply.type === "closed") return onClosed?.();
-    if (reply.type === "committed") {
-      // Already settled by poll, or settle it (and any before it) now.
-      settleCommitted(reply.id);
-      return;
-    }
-    const finished = inFlight.shift()!;
-    const error = new Error(`sqlite commit failed: ${reply.message}`);
-    for (const pending of finished.group) pending.reject(error);
-    if (workerFailure === undefined) {
-      workerFailure = error;
-      for (const pending of queue.splice(0)) pending.reject(error);
-    }
-    sendNextGroups();
-  };
-  worker.onerror = (event: ErrorEvent) => {
-    workerFailure = new Error(`sqlite writer worker died: ${event.message}`);
-    for (const pending of [...inFlight.flatMap(({ group }) => group), ...queue]) pending.reject(workerFailure);
-    inFlight.length = 0;
-    queue = [];
-    for (const wake of idleWaiters.splice(0)) wake();
-  };
-  await new Promise<void>((resolve) => {
-    onOpened = resolve;
-    worker.postMessage({ type: "open", path, committedId } satisfies WriterRequest);
-  });
-
-  function sendNextGroups(): void {
-    while (inFlight.length < GROUPS_IN_FLIGHT_MAX && queue.length > 0) {
-      const group = queue.slice(0, groupBatchesMax);
-      queue = queue.slice(group.length);
+  #sendNextGroups(): void {
+    while (this.#inFlight.length < GROUPS_IN_FLIGHT_MAX && this.#queue.length > 0) {
+      const group = this.#queue.slice(0, this.#groupBatchesMax);
+      this.#queue = this.#queue.slice(group.length);
       const ops = packOps(group.map(({ batch }) => batch));
-      const id = nextGroupId++;
-      inFlight.push({ id, group });
+      const id = this.#nextGroupId++;
+      this.#inFlight.push({ id, group });
       const durable = group.some((pending) => pending.durable);
-      worker.postMessage({ type: "commit", id, ops, durable } satisfies WriterRequest, [ops]);
+      this.#worker.postMessage({ type: "commit", id, ops, durable } satisfies WriterRequest, [ops]);
     }
-    if (inFlight.length === 0 && queue.length === 0) for (const wake of idleWaiters.splice(0)) wake();
+    if (this.#inFlight.length === 0 && this.#queue.length === 0) for (const wake of this.#idleWaiters.splice(0)) wake();
   }
-
-  return {
-    commit(batch, durable) {
-      if (workerFailure !== undefined) return Promise.reject(workerFailure);
-      return new Promise<void>((resolve, reject) => {
-        queue.push({ batch, durable, resolve, reject });
-        sendNextGroups();
-      });
-    },
-    poll() {
-      if (inFlight.length === 0) return 0;
-      const id = Number(Atomics.load(committedId, 0));
-      return id < inFlight[0]!.id ? 0 : settleCommitted(id);
-    },
-    async close() {
-      // Let queued and in-flight groups finish: close never drops a commit it accepted.
-      if ((inFlight.length > 0 || queue.length > 0) && workerFailure === undefined) {
-        await new Promise<void>((resolve) => idleWaiters.push(resolve));
-      }
-      await new Promise<void>((resolve) => {
-        onClosed = resolve;
-        worker.postMessage({ type: "close" } satisfies WriterRequest);
-      });
-      worker.terminate();
-    },
-  };
 }
