@@ -11,8 +11,8 @@
  * durable storage commit then holds the new log entries, the hard state, those
  * entries' ledger writes and the applied index; then the other messages are
  * sent (persist before send), waiting clients answered, read states served,
- * and the core advanced. A failed storage commit fail-stops the node, as in
- * LocalNode.
+ * and the core advanced (applying committed entries is applier.ts). A failed
+ * storage commit fail-stops the node, as in LocalNode.
  *
  * Writes: the leader groups the commands that arrive in one event-loop turn
  * into one entry stamped with its clock (proposals.ts, which also holds the
@@ -26,36 +26,36 @@
  * updates the replicated member book (stored with the applied index) and the
  * transport's peer set. The leader promotes a learner to voter once it has
  * caught up (membership-changes.ts, which also proposes and forwards changes).
- * A node that learns it was removed stops campaigning and says so.
+ * A node that learns it was removed stops campaigning and says so. Peer
+ * addresses are the member book's plus routes learned from senders it does
+ * not name yet (peer-routes.ts).
  * Snapshots and compaction are in raft-snapshots.ts; a snapshot from the
  * leader is installed inside its Ready, before that Ready's messages are
  * sent, so the leader sees the node's progress only once it can apply.
  */
 import { type BatchOp, type Storage } from "../storage/index.ts";
 import { type LedgerLimits, type WriteCommand } from "../ledger/commands.ts";
-import { type CommandResult, type Ledger } from "../ledger/ledger.ts";
+import { type Ledger } from "../ledger/ledger.ts";
 import { type Entry as LedgerEntry } from "../ledger/entry.ts";
-import {
-  decodeConfChange, NONE, RawNode, seededRandom, type Entry, type Message, type NodeId, type Ready,
-} from "../raft/index.ts";
+import { NONE, RawNode, seededRandom, type Message, type NodeId, type Ready } from "../raft/index.ts";
 import {
   PeerRequestError, REPLY_SLOTS_MAX, REPLY_WAIT_MS, WireFormatError, type EntriesRequest, type ForwardAck, type ForwardedWrite, type HttpTransport,
   type MembershipReply, type MembershipRequest, type PeerHandler, type ReadIndexReply,
 } from "../transport/index.ts";
 import { DEFAULT_WRITE_QUEUE_LIMITS, type WriteQueueLimits } from "./local-node.ts";
-import { appliedIndexOp, membershipOp, type RaftLogStorage } from "./raft-log-storage.ts";
-import { decodeProposal, type Proposal } from "./proposal.ts";
+import { type RaftLogStorage } from "./raft-log-storage.ts";
 import {
   NodeUnavailableError, type Consistency, type LedgerNode, type MemberStatus, type MembershipAdmin, type NewMember, type NodeStatus, type WriteOptions,
   type WriteOutcome,
 } from "./index.ts";
-import { isMemberAddress, isMemberId, membershipAfter, type Membership } from "./members.ts";
+import { isMemberAddress, isMemberId, type Membership } from "./members.ts";
 import { RaftSnapshots } from "./raft-snapshots.ts";
 import { decodeSnapshotState } from "./snapshot-state.ts";
 import { type EntriesStreamLimits } from "./entries-stream.ts";
 import { type IdempotencyRecords } from "./raft-idempotency.ts";
 import { ReadyLoop } from "./ready-loop.ts";
-import { prepareIdempotent } from "./idempotent-apply.ts";
+import { Applier } from "./applier.ts";
+import { PeerRoutes } from "./peer-routes.ts";
 import { ANSWERED_TYPES, ReplySlots } from "./reply-slots.ts";
 import { WriteForwarder } from "./write-forwarder.ts";
 import { Proposals } from "./proposals.ts";
@@ -92,38 +92,17 @@ export interface RaftNodeOptions {
   onFatal?: (error: unknown) => void;
 }
 
-/** A committed entry whose ledger writes were prepared and published, waiting for them to be durable. */
-interface AppliedEntry {
-  index: number;
-  /** Undefined for the final marker that only advances the applied index. */
-  proposal: Proposal | undefined;
-  results: CommandResult[];
-  /** Positions answered with the recorded result of an earlier write with the same idempotency key. */
-  replayed: Set<number>;
-}
-
-/** What one `#prepareApply` produced, to be finished once its ops are durable. */
-interface AppliedBatch {
-  entries: AppliedEntry[];
-  /** The membership after the batch's conf changes; undefined when it had none. */
-  membership: Membership | undefined;
-  /** For each awaited membership change index: whether the entry applied there is that change. */
-  confOutcomes: Map<number, boolean>;
-}
-
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 /** Poll interval while waiting for a leader to be known. */
 const LEADER_POLL_MS = 25;
-/** Most Raft addresses remembered for senders the member book does not name (yet); the oldest is forgotten first. */
-const LEARNED_ROUTES_MAX = 64;
 
 export class RaftNode implements LedgerNode, PeerHandler {
   readonly #options: RaftNodeOptions;
   readonly #raw: RawNode;
   /** The membership as of the applied index. */
   #membership: Membership;
-  /** Raft addresses learned from peers' requests while this node belongs to no membership yet (joining). */
-  readonly #learnedRoutes = new Map<NodeId, string>();
+  /** Raft addresses of the peers, learned ones included (see peer-routes.ts). */
+  readonly #routes: PeerRoutes;
   #removed = false;
   readonly #snapshots: RaftSnapshots;
   readonly #installAbort = new AbortController();
@@ -131,21 +110,14 @@ export class RaftNode implements LedgerNode, PeerHandler {
   readonly #changes: MembershipChanges;
   readonly #bootId = crypto.getRandomValues(new Uint32Array(2)).join("-");
   #requestCounter = 0;
-  /** Last Raft index whose ledger writes are durable here (snapshots, compaction and status go by it). */
-  #appliedIndex: number;
-  /**
-   * Last Raft index whose ledger writes are published (readable) here; its clients are answered. Ahead of
-   * `#appliedIndex` while the storage commit holding those writes is in flight: the entries are committed
-   * (durable in the Raft log on a quorum, this node included), so a crash replays them from the log.
-   */
-  #publishedIndex: number;
+  /** Committed entries to ledger state (see applier.ts). */
+  readonly #applier: Applier;
   /** Writes pending here, and the leader's proposals (see proposals.ts). */
   readonly #proposals: Proposals;
   /** This node's writes on their way to the leader while it follows (see write-forwarder.ts). */
   readonly #forwarder: WriteForwarder;
   /** Linearizable reads (see read-index.ts). */
   readonly #reads: ReadIndex;
-  #appliedWaiters: Array<{ index: number; resolve: () => void }> = [];
   #ticker: ReturnType<typeof setInterval> | undefined;
   readonly #loop = new ReadyLoop({
     hasWork: () => this.#options.log.installing !== undefined || this.#raw.hasReady(),
@@ -166,6 +138,7 @@ export class RaftNode implements LedgerNode, PeerHandler {
     this.#options = options;
     const { log } = options;
     this.#membership = log.membership;
+    this.#routes = new PeerRoutes(options.nodeId);
     this.#removed = log.membership.removed.has(options.nodeId);
     const seed = (options.now() ^ (options.nodeId * 0x9e3779b1)) >>> 0;
     this.#raw = new RawNode(
@@ -177,8 +150,7 @@ export class RaftNode implements LedgerNode, PeerHandler {
     );
     // The node's own snapshot stands at its applied index (the founding one, index 1, holds no ledger state).
     // With an install pending the ledger is still below that snapshot: nothing is applied until it is finished.
-    this.#appliedIndex = log.installing !== undefined ? log.appliedIndex : Math.max(log.appliedIndex, log.snapshot().metadata.index);
-    this.#publishedIndex = this.#appliedIndex;
+    const appliedIndex = log.installing !== undefined ? log.appliedIndex : Math.max(log.appliedIndex, log.snapshot().metadata.index);
     this.#snapshots = new RaftSnapshots({
       nodeId: options.nodeId, ledger: options.ledger, storage: options.storage, log, idempotency: options.idempotency,
       transport: options.transport, snapshotEntries: options.snapshotEntries, compactionMarginEntries: options.compactionMarginEntries,
@@ -198,7 +170,7 @@ export class RaftNode implements LedgerNode, PeerHandler {
       nodeId: options.nodeId, raw: this.#raw, transport: options.transport, now: options.now, leaderWaitMs: options.leaderWaitMs,
       refusal: () => this.#refusal(),
       serviceRefusal: () => this.#serviceRefusal(),
-      waitApplied: (index, deadlineMs) => this.#waitApplied(index, deadlineMs),
+      waitApplied: (index, deadlineMs) => this.#applier.waitPublished(index, deadlineMs - options.now()),
       leaderPoll: () => sleep(LEADER_POLL_MS),
       newContext: () => `${this.#bootId}-r${this.#requestCounter++}`,
       kick: () => this.#kick(),
@@ -210,6 +182,13 @@ export class RaftNode implements LedgerNode, PeerHandler {
       reachable: (id) => this.#reachable(id),
       leaderPoll: () => sleep(LEADER_POLL_MS),
       kick: () => this.#kick(),
+    });
+    this.#applier = new Applier({
+      ledger: options.ledger, idempotency: options.idempotency, appliedIndex, membership: () => this.#membership,
+      settleProposal: (proposal, results, replayed) => this.#proposals.settle(proposal, results, replayed),
+      awaitedOutcome: (entry) => this.#changes.awaitedOutcome(entry),
+      settleChanges: (outcomes, index) => this.#changes.settle(outcomes, index),
+      adoptMembership: (membership) => this.#adoptMembership(membership),
     });
     options.transport.setPeers(this.#peerAddresses());
     options.transport.setEventHandlers({
@@ -230,7 +209,7 @@ export class RaftNode implements LedgerNode, PeerHandler {
    */
   static async open(options: RaftNodeOptions): Promise<RaftNode> {
     const node = new RaftNode(options);
-    if (options.log.installing === undefined) await node.#snapshots.create(node.#appliedIndex, node.#membership);
+    if (options.log.installing === undefined) await node.#snapshots.create(node.#applier.appliedIndex, node.#membership);
     return node;
   }
 
@@ -307,7 +286,7 @@ export class RaftNode implements LedgerNode, PeerHandler {
     this.#work.readies++;
     this.#work.entriesAppended += ready.entries.length;
     await this.#handleReady(ready);
-    if (!this.#stopped()) await this.#snapshots.maybeCompact(this.#appliedIndex, this.#membership);
+    if (!this.#stopped()) await this.#snapshots.maybeCompact(this.#applier.appliedIndex, this.#membership);
   }
 
   /**
@@ -332,11 +311,7 @@ export class RaftNode implements LedgerNode, PeerHandler {
 
   async #finishInstall(): Promise<void> {
     const installed = await this.#snapshots.finishInstall(() => this.#installSources());
-    if (installed === undefined) return;
-    this.#appliedIndex = installed.index;
-    const batch: AppliedBatch = { entries: [], membership: installed.membership, confOutcomes: new Map() };
-    this.#answer(batch);
-    this.#finishApply(batch);
+    if (installed !== undefined) this.#applier.installed(installed.index, installed.membership);
   }
 
   /** Raft addresses to pull a snapshot's entries from: the leader first, then the snapshot's other members. */
@@ -372,10 +347,10 @@ export class RaftNode implements LedgerNode, PeerHandler {
     const early = ready.committedEntries.filter((entry) => entry.index < durableBelow);
     const late = ready.committedEntries.filter((entry) => entry.index >= durableBelow);
     const ops = log.persistOps(ready.entries, ready.hardState);
-    const applied = await this.#prepareApply(early, ops);
+    const applied = await this.#applier.prepare(early, ops);
     // Early entries are in this node's durable log and committed: answer their clients now, not after the
     // commit of their ledger rows (a restart would replay them from the log).
-    this.#answer(applied);
+    this.#applier.answer(applied);
     // Only new log entries and a new term or vote must be on disk before this Ready's messages go out; the
     // commit index and everything applied can be rebuilt from the durable log (etcd's MustSync rule).
     const mustSync = ready.entries.length > 0
@@ -383,13 +358,13 @@ export class RaftNode implements LedgerNode, PeerHandler {
     if (ops.length > 0) await this.#commit(ops, mustSync);
     log.markPersisted(ready.entries, ready.hardState);
     if (!sendEarly) this.#send(ready.messages);
-    this.#finishApply(applied);
+    this.#applier.finish(applied);
     if (late.length > 0) {
       const lateOps: BatchOp[] = [];
-      const lateApplied = await this.#prepareApply(late, lateOps);
-      this.#answer(lateApplied);
+      const lateApplied = await this.#applier.prepare(late, lateOps);
+      this.#applier.answer(lateApplied);
       if (lateOps.length > 0) await this.#commit(lateOps, false);
-      this.#finishApply(lateApplied);
+      this.#applier.finish(lateApplied);
     }
     this.#reads.afterSend(ready);
     this.#raw.advance(ready);
@@ -406,86 +381,17 @@ export class RaftNode implements LedgerNode, PeerHandler {
     return this.#options.storage.commit(ops, { durable });
   }
 
-  /**
-   * Prepare and publish each committed entry in order, pushing its ledger writes and the applied index onto
-   * `ops`. Publishing before `ops` is durable is safe: the entries are committed, so a restart replays them
-   * into the same state; `#answer` answers the clients, `#finishApply` records what became durable.
-   */
-  async #prepareApply(entries: readonly Entry[], ops: BatchOp[]): Promise<AppliedBatch> {
-    const applied: AppliedEntry[] = [];
-    const confOutcomes = new Map<number, boolean>();
-    let membership: Membership | undefined;
-    let last = this.#appliedIndex;
-    for (const entry of entries) {
-      if (entry.index <= last) continue;
-      last = entry.index;
-      const awaited = this.#changes.awaitedOutcome(entry);
-      if (awaited !== undefined) confOutcomes.set(entry.index, awaited);
-      if (entry.type === "confChange") {
-        // The core applies the same change to its tracker at advance(); the addresses ride in its context.
-        membership = membershipAfter(membership ?? this.#membership, decodeConfChange(entry.data));
-        continue;
-      }
-      // No-ops change no ledger state.
-      if (entry.data.length === 0) continue;
-      const proposal = decodeProposal(entry.data);
-      applied.push({ index: entry.index, proposal, ...await this.#applyProposal(entry.index, proposal, ops) });
-    }
-    if (last > this.#appliedIndex) ops.push(appliedIndexOp(last));
-    if (membership !== undefined) ops.push(membershipOp(membership));
-    applied.push({ index: last, proposal: undefined, results: [], replayed: new Set() });
-    return { entries: applied, membership, confOutcomes };
-  }
-
-  /** Prepare and publish one proposal (idempotency keys honoured, see idempotent-apply.ts). */
-  async #applyProposal(raftIndex: number, proposal: Proposal, ops: BatchOp[]): Promise<{ results: CommandResult[]; replayed: Set<number> }> {
-    const group = await prepareIdempotent(
-      { ledger: this.ledger, records: this.#options.idempotency, commands: proposal.commands, timestampMs: proposal.timestampMs, index: raftIndex },
-      ops,
-    );
-    if (group.prepared !== undefined) this.ledger.publish(group.prepared);
-    return group;
-  }
-
-  /**
-   * Once `#prepareApply` published a batch of committed entries that are durable in this node's Raft log:
-   * answer the clients waiting for them and wake readers waiting for the index (they read published state).
-   */
-  #answer(batch: AppliedBatch): void {
-    for (const { index, proposal, results, replayed } of batch.entries) {
-      this.#publishedIndex = Math.max(this.#publishedIndex, index);
-      this.#proposals.settle(proposal, results, replayed);
-    }
-    this.#publishedIndex = Math.max(this.#publishedIndex, this.#appliedIndex);
-    if (this.#appliedWaiters.length > 0) {
-      const ready = this.#appliedWaiters.filter((waiter) => waiter.index <= this.#publishedIndex);
-      this.#appliedWaiters = this.#appliedWaiters.filter((waiter) => waiter.index > this.#publishedIndex);
-      for (const waiter of ready) waiter.resolve();
-    }
-  }
-
-  /** Once the ops of `#prepareApply` are durable: advance the applied index, adopt membership, settle conf changes. */
-  #finishApply(batch: AppliedBatch): void {
-    this.#options.idempotency.flushed();
-    if (batch.membership !== undefined) this.#adoptMembership(batch.membership);
-    for (const { index } of batch.entries) this.#appliedIndex = Math.max(this.#appliedIndex, index);
-    this.#changes.settle(batch.confOutcomes, this.#appliedIndex);
-  }
-
   /** The membership as of the applied index changed: peers follow it; a removal of this node takes effect. */
   #adoptMembership(membership: Membership): void {
     this.#membership = membership;
-    // The book is authoritative for the members it names.
-    for (const id of [...this.#learnedRoutes.keys()]) if (membership.addresses.has(id) || membership.removed.has(id)) this.#learnedRoutes.delete(id);
+    this.#routes.adopt(membership);
     this.#options.transport.setPeers(this.#peerAddresses());
     if (membership.removed.has(this.#options.nodeId)) this.#markRemoved();
   }
 
   /** Raft addresses of every peer: the member book, plus routes learned from senders it does not name yet. */
   #peerAddresses(): Map<NodeId, string> {
-    const peers = new Map<NodeId, string>(this.#learnedRoutes);
-    for (const [id, { raftAddress }] of this.#membership.addresses) if (id !== this.#options.nodeId) peers.set(id, raftAddress);
-    return peers;
+    return this.#routes.addresses(this.#membership);
   }
 
   #fail(error: unknown): void {
@@ -517,19 +423,6 @@ export class RaftNode implements LedgerNode, PeerHandler {
       if (this.#options.now() >= deadline) throw new NodeUnavailableError("no Raft leader is known; retry later", 1);
       await sleep(LEADER_POLL_MS);
     }
-  }
-
-  /** Resolves once `index` is published (readable) here; resolves anyway at `deadlineMs` (the caller decides what that means). */
-  #waitApplied(index: number, deadlineMs: number): Promise<boolean> {
-    if (index <= this.#publishedIndex) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const waiter = { index, resolve: () => { clearTimeout(timer); resolve(true); } };
-      const timer = setTimeout(() => {
-        this.#appliedWaiters = this.#appliedWaiters.filter((other) => other !== waiter);
-        resolve(false);
-      }, Math.max(0, deadlineMs - this.#options.now()));
-      this.#appliedWaiters.push(waiter);
-    });
   }
 
   // ---- reads ----
@@ -570,14 +463,8 @@ export class RaftNode implements LedgerNode, PeerHandler {
       }
     }
     const from = messages[0]?.from;
-    if (from !== undefined && !this.#membership.addresses.has(from) && senderAddress !== undefined && isMemberAddress(senderAddress)
-      && messages.every((message) => message.from === from) && this.#learnedRoutes.get(from) !== senderAddress) {
-      this.#learnedRoutes.delete(from);
-      this.#learnedRoutes.set(from, senderAddress);
-      for (const id of this.#learnedRoutes.keys()) {
-        if (this.#learnedRoutes.size <= LEARNED_ROUTES_MAX) break;
-        this.#learnedRoutes.delete(id);
-      }
+    if (from !== undefined && senderAddress !== undefined && messages.every((message) => message.from === from)
+      && this.#routes.learn(this.#membership, from, senderAddress)) {
       this.#options.transport.setPeers(this.#peerAddresses());
     }
     const readyBefore = this.#work.readies;
@@ -645,7 +532,7 @@ export class RaftNode implements LedgerNode, PeerHandler {
       leaderId: raft.lead === NONE ? undefined : String(raft.lead),
       leaderAddress: raft.lead === NONE ? undefined : this.#membership.addresses.get(raft.lead)?.clientAddress,
       commitIndex: raft.commit,
-      appliedIndex: this.#appliedIndex,
+      appliedIndex: this.#applier.appliedIndex,
       treeSize: this.ledger.treeSize,
       members: this.#memberStatuses(),
       snapshot: this.#snapshots.status(),
