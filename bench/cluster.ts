@@ -17,25 +17,22 @@
  *
  * `--runtime deno|node` runs the Scribe nodes on Deno (Deno KV) or Node (fs log, built first) instead of Bun (SQLite).
  *
- *   bun run bench/cluster.ts [--runtime bun|deno|node] [--rounds 1] [--seconds 10] [--warmup 5] [--connections 64] [--storage sqlite] [--with-etcd | --without-etcd] [--profile DIR]
+ * Flags: USAGE below (`--help` prints it).
  */
 import autocannon from "autocannon";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { parseArgs } from "node:util";
 import { TestCluster } from "../test/helpers/process-cluster.ts";
 import { until } from "../test/helpers/poll.ts";
 import { DENO_SERVE_COMMAND, freePort } from "../test/helpers/process.ts";
-import { median, wholeNumberFlag } from "./stats.ts";
+import { benchFlags, median, wholeNumberFlag } from "./stats.ts";
 
-const { values } = parseArgs({
-  args: process.argv.slice(2),
-  options: {
-    seconds: { type: "string" }, warmup: { type: "string" }, connections: { type: "string" }, storage: { type: "string" }, runtime: { type: "string" }, rounds: { type: "string" },
-    "with-etcd": { type: "boolean" }, "without-etcd": { type: "boolean" }, profile: { type: "string" },
-  },
+const USAGE = "bun run bench/cluster.ts [--runtime bun|deno|node] [--rounds 1] [--seconds 10] [--warmup 5] [--connections 64] [--storage sqlite] [--with-etcd | --without-etcd] [--profile DIR]";
+const values = benchFlags(USAGE, {
+  seconds: { type: "string" }, warmup: { type: "string" }, connections: { type: "string" }, storage: { type: "string" }, runtime: { type: "string" }, rounds: { type: "string" },
+  "with-etcd": { type: "boolean" }, "without-etcd": { type: "boolean" }, profile: { type: "string" },
 });
 const SECONDS = wholeNumberFlag("seconds", values.seconds, 10);
 /**

@@ -14,25 +14,21 @@
  *
  * Each cell is the median of `--repeat` runs (default 3), each on a fresh store.
  *
- *   bun run bench/embedded.ts [--adapters memory,sqlite,fs] [--sizes 100,1000,5000,10000] [--batch 1000] [--pipeline 4] [--repeat 3]
- *   deno run -A bench/embedded.ts --adapters denokv,fs
+ * Flags: USAGE below (`--help` prints it).
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { resolveConfig } from "../src/config/index.ts";
 import { openLedgerServer, type LedgerServer } from "../src/server.ts";
 import { generateSigner } from "../src/checkpoint/index.ts";
 import { runtimeHasher } from "../adapters/runtime/hasher.ts";
 import { openStorage, runtimeName, type StorageChoice } from "../adapters/runtime/storage.ts";
-import { median, wholeNumberFlag } from "./stats.ts";
+import { benchFlags, median, wholeNumberFlag } from "./stats.ts";
 
-const { values } = parseArgs({
-  args: process.argv.slice(2),
-  options: {
-    adapters: { type: "string" }, sizes: { type: "string" }, batch: { type: "string" }, pipeline: { type: "string" }, repeat: { type: "string" },
-  },
+const USAGE = "bun run bench/embedded.ts [--adapters memory,sqlite,fs] [--sizes 100,1000,5000,10000] [--batch 1000] [--pipeline 4] [--repeat 3] | deno run -A bench/embedded.ts --adapters denokv,fs";
+const values = benchFlags(USAGE, {
+  adapters: { type: "string" }, sizes: { type: "string" }, batch: { type: "string" }, pipeline: { type: "string" }, repeat: { type: "string" },
 });
 const runtime = runtimeName();
 const supported: StorageChoice[] = runtime === "bun" ? ["memory", "sqlite", "fs"] : runtime === "deno" ? ["memory", "fs", "denokv"] : ["memory", "fs"];

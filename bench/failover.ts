@@ -9,17 +9,14 @@
  * allowed to catch up. Prints every round and min/median/max; never fails on
  * speed.
  *
- *   bun run bench/failover.ts [--rounds 5] [--writers 4] [--storage sqlite]
+ * Flags: USAGE below (`--help` prints it).
  */
-import { parseArgs } from "node:util";
 import { TestCluster } from "../test/helpers/process-cluster.ts";
 import { until } from "../test/helpers/poll.ts";
-import { wholeNumberFlag } from "./stats.ts";
+import { benchFlags, wholeNumberFlag } from "./stats.ts";
 
-const { values } = parseArgs({
-  args: process.argv.slice(2),
-  options: { rounds: { type: "string" }, writers: { type: "string" }, storage: { type: "string" } },
-});
+const USAGE = "bun run bench/failover.ts [--rounds 5] [--writers 4] [--storage sqlite]";
+const values = benchFlags(USAGE, { rounds: { type: "string" }, writers: { type: "string" }, storage: { type: "string" } });
 const ROUNDS = wholeNumberFlag("rounds", values.rounds, 5);
 const WRITERS = wholeNumberFlag("writers", values.writers, 4);
 const STORAGE = values.storage ?? "sqlite";

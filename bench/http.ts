@@ -7,20 +7,17 @@
  * round's ratios and their median: the VM's speed drifts between runs, so
  * ratios taken within a round and then their median say more than one run.
  *
- *   bun run bench/http.ts [--seconds 10] [--connections 64] [--storage sqlite] [--rounds 1]
+ * Flags: USAGE below (`--help` prints it).
  */
 import autocannon from "autocannon";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { startNode, type NodeProcess } from "../test/helpers/process.ts";
-import { median, wholeNumberFlag } from "./stats.ts";
+import { benchFlags, median, wholeNumberFlag } from "./stats.ts";
 
-const { values } = parseArgs({
-  args: process.argv.slice(2),
-  options: { seconds: { type: "string" }, connections: { type: "string" }, storage: { type: "string" }, rounds: { type: "string" } },
-});
+const USAGE = "bun run bench/http.ts [--seconds 10] [--connections 64] [--storage sqlite] [--rounds 1]";
+const values = benchFlags(USAGE, { seconds: { type: "string" }, connections: { type: "string" }, storage: { type: "string" }, rounds: { type: "string" } });
 const SECONDS = wholeNumberFlag("seconds", values.seconds, 10);
 const CONNECTIONS = wholeNumberFlag("connections", values.connections, 64);
 const STORAGE = values.storage ?? "sqlite";

@@ -10,16 +10,16 @@
  * is) and with 16 requests in flight. Prints a table; never fails on speed.
  * The TLS part needs `openssl` on PATH (skipped, saying so, without it).
  *
- *   bun run bench/peer-client.ts [--requests 2000]
+ * Flags: USAGE below (`--help` prints it).
  */
 import { spawn, spawnSync } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
-import { wholeNumberFlag } from "./stats.ts";
+import { benchFlags, wholeNumberFlag } from "./stats.ts";
 
-const { values } = parseArgs({ args: process.argv.slice(2), options: { requests: { type: "string" } } });
+const USAGE = "bun run bench/peer-client.ts [--requests 2000]";
+const values = benchFlags(USAGE, { requests: { type: "string" } });
 const REQUESTS = wholeNumberFlag("requests", values.requests, 2000);
 const IN_FLIGHT = 16;
 const BODY_BYTES = 1024;

@@ -1,4 +1,23 @@
-/** Small statistics shared by the benchmarks. */
+/** Small statistics and flag parsing shared by the benchmarks. */
+import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
+
+/**
+ * The flags of a benchmark run. `--help` prints `usage` and exits 0; an
+ * unknown flag, a missing value or a stray argument prints the problem and
+ * `usage` and exits 2 (no stack trace).
+ */
+export function benchFlags<const T extends ParseArgsOptionsConfig>(usage: string, options: T, args: string[] = process.argv.slice(2)) {
+  if (args.includes("--help") || args.includes("-h")) {
+    console.log(usage);
+    process.exit(0);
+  }
+  try {
+    return parseArgs({ args, options, strict: true, allowPositionals: false }).values;
+  } catch (error) {
+    console.error(`${error instanceof Error ? error.message : String(error)}\nusage: ${usage}`);
+    process.exit(2);
+  }
+}
 
 /** The median of `values` (the mean of the two middle ones for an even count); NaN for none. */
 export function median(values: readonly number[]): number {
