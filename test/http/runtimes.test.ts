@@ -101,7 +101,9 @@ describeHttpConformance("compiled binary", async () => {
     const binary = join(runDir, "scribe-node");
     copyFileSync(built, binary);
     rmSync(buildDir, { recursive: true, force: true });
-    const node = await spawnIn(runDir, [binary, "--port", "0", "--data-dir", join(runDir, "data")], ENV);
+    // The worker writer: its module is a second entry point inside the binary, the part a bundle can get wrong
+    // (`bun run src/main.ts` above covers the default inline writer).
+    const node = await spawnIn(runDir, [binary, "--port", "0", "--data-dir", join(runDir, "data")], { ...ENV, SCRIBE_STORAGE_SQLITE_WRITER: "worker" });
     return started(node, [runDir]);
   } catch (error) {
     rmSync(buildDir, { recursive: true, force: true });
