@@ -54,15 +54,18 @@ function writerWorkerSpecifier(): string {
   return new URL("./writer-worker.ts", import.meta.url).href;
 }
 
-/** Start the worker, open `path` in it, and return the writer once it is ready. */
-export async function createWorkerWriter(path: string, groupBatchesMax: number): Promise<PolledSqliteWriter> {
-  const writer = new WorkerWriter(groupBatchesMax);
+/**
+ * Start the worker, open `path` in it, and return the writer once it is ready. Rejects, with the worker
+ * stopped, when the worker cannot load or cannot open the file. `workerSpecifier` is for tests.
+ */
+export async function createWorkerWriter(path: string, groupBatchesMax: number, workerSpecifier = writerWorkerSpecifier()): Promise<PolledSqliteWriter> {
+  const writer = new WorkerWriter(groupBatchesMax, workerSpecifier);
   await writer.open(path);
   return writer;
 }
 
 class WorkerWriter implements PolledSqliteWriter {
-  readonly #worker = new Worker(writerWorkerSpecifier());
+  readonly #worker: Worker;
   readonly #groupBatchesMax: number;
   /** [0]: the id of the newest group the worker committed (ids ascend; -1 before the first). 64-bit: ids never wrap. */
   readonly #committedId = new BigInt64Array(new SharedArrayBuffer(BigInt64Array.BYTES_PER_ELEMENT));
@@ -72,11 +75,13 @@ class WorkerWriter implements PolledSqliteWriter {
   readonly #inFlight: Array<{ id: number; group: PendingCommit[] }> = [];
   /** Set once the worker died or a commit failed; every later commit is refused with it. */
   #failure: Error | undefined;
-  #onOpened: (() => void) | undefined;
+  /** Settle the pending open; unset once it has. */
+  #onOpened: ((failure?: Error) => void) | undefined;
   #onClosed: (() => void) | undefined;
   readonly #idleWaiters: Array<() => void> = [];
 
-  constructor(groupBatchesMax: number) {
+  constructor(groupBatchesMax: number, workerSpecifier: string) {
+    this.#worker = new Worker(workerSpecifier);
     this.#groupBatchesMax = groupBatchesMax;
     this.#committedId[0] = -1n;
     this.#worker.onmessage = (event: MessageEvent<WriterReply>) => this.#onReply(event.data);
@@ -84,8 +89,13 @@ class WorkerWriter implements PolledSqliteWriter {
   }
 
   open(path: string): Promise<void> {
-    return new Promise<void>((resolve) => {
-      this.#onOpened = resolve;
+    return new Promise<void>((resolve, reject) => {
+      this.#onOpened = (failure) => {
+        this.#onOpened = undefined;
+        if (failure === undefined) return resolve();
+        this.#worker.terminate();
+        reject(new Error(`sqlite writer worker could not open ${path}: ${failure.message}`));
+      };
       this.#worker.postMessage({ type: "open", path, committedId: this.#committedId } satisfies WriterRequest);
     });
   }
@@ -118,6 +128,7 @@ class WorkerWriter implements PolledSqliteWriter {
 
   #onReply(reply: WriterReply): void {
     if (reply.type === "opened") return this.#onOpened?.();
+    if (reply.type === "openFailed") return this.#onOpened?.(new Error(reply.message));
     if (reply.type === "closed") return this.#onClosed?.();
     if (reply.type === "committed") {
       // Already settled by poll, or settle it (and any before it) now.
@@ -136,6 +147,7 @@ class WorkerWriter implements PolledSqliteWriter {
 
   #onWorkerDied(message: string): void {
     this.#failure = new Error(`sqlite writer worker died: ${message}`);
+    this.#onOpened?.(this.#failure);
     for (const pending of [...this.#inFlight.flatMap(({ group }) => group), ...this.#queue]) pending.reject(this.#failure);
     this.#inFlight.length = 0;
     this.#queue = [];

@@ -16,6 +16,7 @@ import { forEachPackedOp } from "./wire.ts";
 export type WriterRequest = { type: "open"; path: string; committedId: BigInt64Array } | { type: "commit"; id: number; ops: ArrayBuffer; durable: boolean } | { type: "close" };
 export type WriterReply =
   | { type: "opened" }
+  | { type: "openFailed"; message: string }
   | { type: "committed"; id: number }
   | { type: "failed"; id: number; message: string }
   | { type: "closed" };
@@ -34,12 +35,17 @@ let failure: string | undefined;
 self.onmessage = (event) => {
   const request = event.data;
   if (request.type === "open") {
-    db = new Database(request.path);
-    committedId = request.committedId;
-    db.exec("PRAGMA synchronous = FULL");
-    db.exec("PRAGMA busy_timeout = 5000");
-    put = db.prepare("INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)");
-    remove = db.prepare("DELETE FROM kv WHERE k = ?");
+    try {
+      db = new Database(request.path);
+      committedId = request.committedId;
+      db.exec("PRAGMA synchronous = FULL");
+      db.exec("PRAGMA busy_timeout = 5000");
+      put = db.prepare("INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)");
+      remove = db.prepare("DELETE FROM kv WHERE k = ?");
+    } catch (error) {
+      self.postMessage({ type: "openFailed", message: String(error) });
+      return;
+    }
     self.postMessage({ type: "opened" });
   } else if (request.type === "commit") {
     if (failure !== undefined) {

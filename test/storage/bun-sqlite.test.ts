@@ -1,10 +1,11 @@
 import { Database } from "bun:sqlite";
 import { describe, expect, test } from "bun:test";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createBunSqliteStorage, GROUPS_IN_FLIGHT_MAX } from "../../adapters/bun-sqlite/index.ts";
 import { createInlineWriter, SYNCS_IN_FLIGHT_MAX, type SyncCalls } from "../../adapters/bun-sqlite/inline-writer.ts";
+import { createWorkerWriter } from "../../adapters/bun-sqlite/worker-writer.ts";
 import { describeStorageConformance } from "./conformance.ts";
 
 describeStorageConformance({
@@ -210,5 +211,39 @@ describe("bun-sqlite pollCommits", () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("bun-sqlite worker writer that cannot start", () => {
+  /** The error `createWorkerWriter` rejects with, or a note that it settled otherwise (or not within 10 s). */
+  async function startFailure(path: string, workerSpecifier?: string): Promise<string> {
+    const timeout = new Promise<string>((resolve) => setTimeout(() => resolve("still pending after 10 s"), 10_000));
+    const start = createWorkerWriter(path, 16, workerSpecifier).then(
+      async (writer) => {
+        await writer.close();
+        return "opened";
+      },
+      (error: unknown) => String(error),
+    );
+    return Promise.race([start, timeout]);
+  }
+
+  test("a worker module that does not load rejects the start instead of leaving it pending", async () => {
+    await withDatabasePath("scribe-sqlite-worker-missing-", async (path) => {
+      const failure = await startFailure(path, new URL("./no-such-writer-worker.ts", import.meta.url).href);
+      expect(failure).toContain("sqlite writer worker could not open");
+      expect(failure).toContain("no-such-writer-worker.ts");
+    });
+  });
+
+  test("a file the worker cannot open rejects the start, naming the file", async () => {
+    await withDatabasePath("scribe-sqlite-worker-unopenable-", async (path) => {
+      // A directory where the database file should be: SQLite cannot open it.
+      await mkdir(path);
+      const failure = await startFailure(path);
+      expect(failure).toContain(`sqlite writer worker could not open ${path}`);
+      // Reported by the worker itself, not noticed as a crash of it.
+      expect(failure).not.toContain("worker died");
+    });
   });
 });
