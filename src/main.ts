@@ -15,7 +15,7 @@ import { openClusterServer, openLedgerServer, selfAddresses } from "./server.ts"
 import { JOIN_DEFAULTS, joinCluster, JoinRefusedError } from "./node/join.ts";
 import { loadOrCreateSigner, SIGNING_KEY_FILE } from "../adapters/runtime/keyfile.ts";
 import { openStorage, runtimeName, type StorageChoice, type StorageTuning } from "../adapters/runtime/storage.ts";
-import { serve } from "../adapters/runtime/serve.ts";
+import { ListenError, serve } from "../adapters/runtime/serve.ts";
 import { verifierKeyString } from "./checkpoint/index.ts";
 import { runtimeHasher } from "../adapters/runtime/hasher.ts";
 import { runtimePeerFetch } from "../adapters/runtime/peer-fetch.ts";
@@ -54,6 +54,10 @@ on a single node, worker in a cluster; README "SQLite writer").
        bun run src/main.ts keygen FILE [KEY_NAME]
                     create a checkpoint signing key file (if missing) and print its
                     verifier key; point every cluster node's ledger.signing_key_file at it
+
+Exit codes: 0 after a clean shutdown; 2 when start-up is refused for something you
+can fix (a bad flag or config value, a data dir in use, a port that cannot be bound);
+70 after a storage failure while serving; 1 for anything else.
 
 Example: SCRIBE_NETWORK_CLIENT_PORT=9000 bun run src/main.ts --data-dir /var/lib/scribe
 `;
@@ -212,7 +216,7 @@ async function mainCluster(config: Config, joinUrl: string | undefined): Promise
 }
 
 main(process.argv.slice(2)).catch((error) => {
-  if (error instanceof ConfigError || error instanceof DataDirLockedError || (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+  if (error instanceof ConfigError || error instanceof DataDirLockedError || error instanceof ListenError || (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
     console.error(`error: ${(error as Error).message}\nrun with --help for usage`);
     process.exit(2);
   }

@@ -14,8 +14,32 @@ export interface RunningServer {
 
 type FetchHandler = (request: Request) => Response | Promise<Response>;
 
-/** Listen on `hostname:port` with `fetch`. */
-export async function serve(options: { fetch: FetchHandler; hostname: string; port: number }): Promise<RunningServer> {
+/** The server could not start listening (the port is in use, or binding it is not allowed). */
+export class ListenError extends Error {
+  override name = "ListenError";
+}
+
+type ServeOptions = { fetch: FetchHandler; hostname: string; port: number };
+
+/** What the usual bind failures mean, by error code. */
+const LISTEN_FAILURES: Record<string, string> = {
+  EADDRINUSE: "the port is in use (stop what holds it or choose another port)",
+  EACCES: "binding this port is not allowed for this user",
+  EADDRNOTAVAIL: "this host has no such address",
+};
+
+/** Listen on `hostname:port` with `fetch`; a failure to bind is a {@link ListenError} naming the address. */
+export async function serve(options: ServeOptions): Promise<RunningServer> {
+  try {
+    return await serveOnRuntime(options);
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    const reason = (code !== undefined ? LISTEN_FAILURES[code] : undefined) ?? (error instanceof Error ? error.message : String(error));
+    throw new ListenError(`cannot listen on ${options.hostname}:${options.port}: ${reason}`);
+  }
+}
+
+async function serveOnRuntime(options: ServeOptions): Promise<RunningServer> {
   const runtime = runtimeName();
   if (runtime === "bun") {
     const bun = (globalThis as unknown as { Bun: { serve(o: unknown): { port: number; stop(force?: boolean): Promise<void> | void } } }).Bun;
@@ -28,9 +52,11 @@ export async function serve(options: { fetch: FetchHandler; hostname: string; po
     return { port: server.addr.port, stop: () => server.shutdown() };
   }
   const { serve: nodeServe } = await import("@hono/node-server");
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     const server = nodeServe({ fetch: options.fetch, hostname: options.hostname, port: options.port }, (info) => {
+      server.off("error", reject);
       resolve({ port: info.port, stop: () => new Promise<void>((done) => server.close(() => done())) });
     });
+    server.once("error", reject);
   });
 }

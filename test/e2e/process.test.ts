@@ -1,6 +1,7 @@
 /** The entry point as a process: --help, bad config, graceful shutdown under load. */
 import { afterAll, describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
+import { createServer, type AddressInfo } from "node:net";
 import { mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -20,6 +21,7 @@ describe("src/main.ts", () => {
     const result = run(["--help"]);
     expect(result.status).toBe(0);
     for (const flag of ["--config", "--host", "--port", "--data-dir", "--node-id", "--storage", "--help"]) expect(result.stdout).toContain(flag);
+    expect(result.stdout).toContain("Exit codes: 0 after a clean shutdown; 2 when start-up is refused");
   });
 
   test("a bad flag, env value or config file stops start-up with the key named and exit code 2", async () => {
@@ -45,6 +47,26 @@ describe("src/main.ts", () => {
       first.child.kill("SIGKILL");
       await first.exited;
     }
+    const after = await startNode(["--port", "0", "--data-dir", dataDir]);
+    after.child.kill("SIGTERM");
+    expect(await after.exited).toBe(0);
+  }, 30_000);
+
+  test("a client port that is in use stops start-up with the address named and exit code 2, no stack trace", async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), "scribe-port-"));
+    dirs.push(dataDir);
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, "127.0.0.1", resolve));
+    const port = (holder.address() as AddressInfo).port;
+    try {
+      const result = run(["--port", String(port), "--data-dir", dataDir]);
+      expect(result.status).toBe(2);
+      expect(result.stderr).toContain(`cannot listen on 127.0.0.1:${port}: the port is in use`);
+      expect(result.stderr).not.toContain("    at ");
+    } finally {
+      await new Promise((resolve) => holder.close(resolve));
+    }
+    // Nothing was left locked: the same data directory starts on a free port.
     const after = await startNode(["--port", "0", "--data-dir", dataDir]);
     after.child.kill("SIGTERM");
     expect(await after.exited).toBe(0);
