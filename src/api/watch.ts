@@ -15,15 +15,17 @@ export const WATCH_PAGE_ENTRIES = 256;
 /** Idle time after which an SSE comment keeps proxies from closing the stream. */
 export const WATCH_HEARTBEAT_MS = 15_000;
 
-let openStreams = 0;
+/** Open watch streams per API (one process may serve several, e.g. a test's in-process cluster). */
+const openStreams = new WeakMap<ApiContext, number>();
 
 export function watchResponse(api: ApiContext, c: Context): Response {
   const from = intQuery(c, "from", { min: 0, max: Number.MAX_SAFE_INTEGER }) ?? api.node.ledger.treeSize;
   const ndjson = c.req.query("format") === "ndjson" || (c.req.header("accept") ?? "").includes("application/x-ndjson");
-  if (openStreams >= api.limits.watchStreamsMax) {
+  const open = openStreams.get(api) ?? 0;
+  if (open >= api.limits.watchStreamsMax) {
     throw new HttpError(503, "too_many_watchers", `at most ${api.limits.watchStreamsMax} watch streams may be open`);
   }
-  openStreams++;
+  openStreams.set(api, open + 1);
   const encoder = new TextEncoder();
   const signal = c.req.raw.signal;
   let cursor = from;
@@ -33,7 +35,7 @@ export function watchResponse(api: ApiContext, c: Context): Response {
   const release = () => {
     if (released) return;
     released = true;
-    openStreams--;
+    openStreams.set(api, openStreams.get(api)! - 1);
     unsubscribe();
     wake?.();
   };

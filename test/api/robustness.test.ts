@@ -164,6 +164,34 @@ describe("watch", () => {
     await reader.cancel();
   });
 
+  test("at most limits.watch_streams_max open streams per server; a cancelled one frees its place", async () => {
+    server = await openTestServer({ config: { limits: { watch_streams_max: 2 } } });
+    const app = server.app;
+    const open = [await app.request("/v1/watch?from=0"), await app.request("/v1/watch?from=0")];
+    for (const response of open) expect(response.status).toBe(200);
+    const refused = await app.request("/v1/watch?from=0");
+    expect(refused.status).toBe(503);
+    expect((await json(refused)).error).toMatchObject({ code: "too_many_watchers" });
+    // Another server in the same process has places of its own.
+    const other = await openTestServer({ config: { limits: { watch_streams_max: 2 } } });
+    try {
+      const response = await other.app.request("/v1/watch?from=0");
+      expect(response.status).toBe(200);
+      await response.body!.cancel();
+    } finally {
+      await other.close();
+    }
+    await open[0]!.body!.cancel();
+    let status = 0;
+    for (const deadline = Date.now() + 5000; status !== 200 && Date.now() < deadline;) {
+      const response = await app.request("/v1/watch?from=0");
+      status = response.status;
+      await (status === 200 ? response.body!.cancel() : response.arrayBuffer());
+    }
+    expect(status).toBe(200);
+    await open[1]!.body!.cancel();
+  });
+
   test("server-sent events by default", async () => {
     server = await openTestServer();
     await server.app.request("/v1/kv/s", { method: "PUT", body: "1" });
