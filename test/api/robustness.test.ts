@@ -52,6 +52,32 @@ describe("limits", () => {
     expect((await server.app.request("/v1/kv/a")).status).toBe(404);
   });
 
+  test("a batch whose values add up past ledger.batch_bytes_max is a 413 and stores none of them", async () => {
+    server = await openTestServer({ config: { ledger: { batch_bytes_max: 100 } } });
+    const operations = (sizes: number[]) => sizes.map((size, i) => ({ type: "put", key: `b${i}`, value: "v".repeat(size) }));
+    const refused = await server.app.request("/v1/batch", { method: "POST", body: JSON.stringify({ operations: operations([60, 41]) }) });
+    expect(refused.status).toBe(413);
+    expect((await json(refused)).error).toMatchObject({ code: "batch_too_large" });
+    for (const key of ["b0", "b1"]) expect((await server.app.request(`/v1/kv/${key}`)).status).toBe(404);
+    expect(server.node.ledger.treeSize).toBe(0);
+    expect((await server.app.request("/v1/batch", { method: "POST", body: JSON.stringify({ operations: operations([60, 40]) }) })).status).toBe(200);
+    expect(server.node.ledger.treeSize).toBe(2);
+  });
+
+  test("a JSON body over limits.body_bytes_max is a 413 on the batch and compat routes", async () => {
+    server = await openTestServer({ config: { limits: { body_bytes_max: 200 } } });
+    const batch = JSON.stringify({ operations: [{ type: "put", key: "j", value: "v".repeat(200) }] });
+    const compat = JSON.stringify({ key: "j", value: "v".repeat(200) });
+    for (const [path, method, body] of [["/v1/batch", "POST", batch], ["/put", "POST", compat], ["/put", "PUT", compat]] as const) {
+      const response = await server.app.request(path, { method, body, headers: { "Content-Type": "application/json" } });
+      expect(response.status).toBe(413);
+      expect((await json(response)).error).toMatchObject({ code: "body_too_large" });
+    }
+    expect(server.node.ledger.treeSize).toBe(0);
+    const small = await server.app.request("/put", { method: "POST", body: JSON.stringify({ key: "j", value: "v" }), headers: { "Content-Type": "application/json" } });
+    expect(small.status).toBeLessThan(300);
+  });
+
   test("batches over the operation limit and pages over the page limit are refused", async () => {
     server = await openTestServer({ config: { ledger: { batch_operations_max: 3 }, limits: { page_size_max: 50, page_size_default: 50 } } });
     const operations = Array.from({ length: 4 }, (_, i) => ({ type: "put", key: `k${i}`, value: "v" }));
