@@ -9,6 +9,7 @@ import { createMemoryStorage } from "../../adapters/memory/index.ts";
 import { type BatchOp, type Storage } from "../../src/storage/index.ts";
 import { NodeUnavailableError } from "../../src/node/index.ts";
 import { InvalidRequestError, PreconditionFailedError } from "../../src/ledger/errors.ts";
+import { commandSizeBytes } from "../../src/ledger/commands.ts";
 import { openTestServer } from "../helpers/server.ts";
 
 const VALUE = new TextEncoder().encode("value");
@@ -87,6 +88,30 @@ describe("LocalNode", () => {
     expect(settled.filter((result) => result === "ok")).toHaveLength(3);
     for (const refused of settled.slice(3)) expect(refused).toBeInstanceOf(NodeUnavailableError);
     await server.close();
+  });
+
+  test("the write queue refuses beyond its byte limit too", async () => {
+    const size = commandSizeBytes(put("b0"));
+    const server = await openTestServer({ config: { limits: { write_queue_bytes_max: 3 * size } } });
+    const writes = Array.from({ length: 5 }, (_, i) => server.node.write(put(`b${i}`)).then(() => "ok", (error) => error));
+    const settled = await Promise.all(writes);
+    expect(settled.filter((result) => result === "ok")).toHaveLength(3);
+    for (const refused of settled.slice(3)) expect(refused).toBeInstanceOf(NodeUnavailableError);
+    await server.close();
+  });
+
+  test("a group holds at most limits.group_commands_max commands and group_bytes_max bytes (one command even if larger)", async () => {
+    const size = commandSizeBytes(put("g0"));
+    for (const [limits, commitsMin] of [[{ group_commands_max: 2 }, 3], [{ group_bytes_max: 2 * size }, 3], [{ group_bytes_max: 1 }, 5]] as const) {
+      const storage = countingStorage();
+      const server = await openTestServer({ storage, config: { limits } });
+      const before = storage.commits;
+      const results = await Promise.all(Array.from({ length: 5 }, (_, i) => server.node.write(put(`g${i}`))));
+      expect(results).toHaveLength(5);
+      expect(storage.commits - before).toBeGreaterThanOrEqual(commitsMin);
+      expect(server.node.ledger.treeSize).toBe(5);
+      await server.close();
+    }
   });
 
   test("close finishes queued writes, then refuses new ones", async () => {
