@@ -75,6 +75,8 @@ class WorkerWriter implements PolledSqliteWriter {
   readonly #inFlight: Array<{ id: number; group: PendingCommit[] }> = [];
   /** Set once the worker died or a commit failed; every later commit is refused with it. */
   #failure: Error | undefined;
+  /** The worker raised an uncaught error: it answers nothing any more. */
+  #dead = false;
   /** Settle the pending open; unset once it has. */
   #onOpened: ((failure?: Error) => void) | undefined;
   #onClosed: (() => void) | undefined;
@@ -119,10 +121,13 @@ class WorkerWriter implements PolledSqliteWriter {
     if ((this.#inFlight.length > 0 || this.#queue.length > 0) && this.#failure === undefined) {
       await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
     }
-    await new Promise<void>((resolve) => {
-      this.#onClosed = resolve;
-      this.#worker.postMessage({ type: "close" } satisfies WriterRequest);
-    });
+    // A dead worker never answers; its connection goes with the thread.
+    if (!this.#dead) {
+      await new Promise<void>((resolve) => {
+        this.#onClosed = resolve;
+        this.#worker.postMessage({ type: "close" } satisfies WriterRequest);
+      });
+    }
     this.#worker.terminate();
   }
 
@@ -146,8 +151,10 @@ class WorkerWriter implements PolledSqliteWriter {
   }
 
   #onWorkerDied(message: string): void {
+    this.#dead = true;
     this.#failure = new Error(`sqlite writer worker died: ${message}`);
     this.#onOpened?.(this.#failure);
+    this.#onClosed?.();
     for (const pending of [...this.#inFlight.flatMap(({ group }) => group), ...this.#queue]) pending.reject(this.#failure);
     this.#inFlight.length = 0;
     this.#queue = [];

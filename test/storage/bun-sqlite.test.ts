@@ -247,3 +247,16 @@ describe("bun-sqlite worker writer that cannot start", () => {
     });
   });
 });
+
+describe("bun-sqlite worker writer whose worker crashes", () => {
+  test("the commit in flight and every later one are refused, and close still returns", async () => {
+    await withDatabasePath("scribe-sqlite-worker-crash-", async (path) => {
+      const writer = await createWorkerWriter(path, 16, new URL("./fixtures/crashing-writer-worker.ts", import.meta.url).href);
+      const put = () => writer.commit([{ type: "put", key: bytes("k"), value: bytes("v") }], true).then(() => "acknowledged", (error: unknown) => String(error));
+      expect(await put()).toContain("sqlite writer worker died");
+      expect(await put()).toContain("sqlite writer worker died");
+      const closed = await Promise.race([writer.close().then(() => "closed"), new Promise((resolve) => setTimeout(() => resolve("close still pending after 5 s"), 5000))]);
+      expect(closed).toBe("closed");
+    });
+  });
+});
