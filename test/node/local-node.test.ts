@@ -81,23 +81,16 @@ describe("LocalNode", () => {
     await expect(server.node.ledger.get("lost")).rejects.toThrow("not found");
   });
 
-  test("the write queue refuses beyond its command limit with 503-class errors", async () => {
-    const server = await openTestServer({ config: { limits: { write_queue_commands_max: 3 } } });
-    const writes = Array.from({ length: 5 }, (_, i) => server.node.write(put(`q${i}`)).then(() => "ok", (error) => error));
-    const settled = await Promise.all(writes);
-    expect(settled.filter((result) => result === "ok")).toHaveLength(3);
-    for (const refused of settled.slice(3)) expect(refused).toBeInstanceOf(NodeUnavailableError);
-    await server.close();
-  });
-
-  test("the write queue refuses beyond its byte limit too", async () => {
-    const size = commandSizeBytes(put("b0"));
-    const server = await openTestServer({ config: { limits: { write_queue_bytes_max: 3 * size } } });
-    const writes = Array.from({ length: 5 }, (_, i) => server.node.write(put(`b${i}`)).then(() => "ok", (error) => error));
-    const settled = await Promise.all(writes);
-    expect(settled.filter((result) => result === "ok")).toHaveLength(3);
-    for (const refused of settled.slice(3)) expect(refused).toBeInstanceOf(NodeUnavailableError);
-    await server.close();
+  test("the write queue refuses beyond its command limit or its byte limit with 503-class errors", async () => {
+    const size = commandSizeBytes(put("q0"));
+    for (const limits of [{ write_queue_commands_max: 3 }, { write_queue_bytes_max: 3 * size }]) {
+      const server = await openTestServer({ config: { limits } });
+      const writes = Array.from({ length: 5 }, (_, i) => server.node.write(put(`q${i}`)).then(() => "ok", (error) => error));
+      const settled = await Promise.all(writes);
+      expect(settled.filter((result) => result === "ok")).toHaveLength(3);
+      for (const refused of settled.slice(3)) expect(refused).toBeInstanceOf(NodeUnavailableError);
+      await server.close();
+    }
   });
 
   test("a group holds at most limits.group_commands_max commands and group_bytes_max bytes (one command even if larger)", async () => {
