@@ -16,7 +16,6 @@ interface SqliteStatement {
 export interface SqliteDatabase {
   exec(sql: string): void;
   prepare(sql: string): SqliteStatement;
-  transaction(fn: () => void): () => void;
   close(): void;
 }
 

@@ -33,9 +33,10 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   try {
     return await serveOnRuntime(options);
   } catch (error) {
-    const code = (error as { code?: string }).code;
-    const reason = (code !== undefined ? LISTEN_FAILURES[code] : undefined) ?? (error instanceof Error ? error.message : String(error));
-    throw new ListenError(`cannot listen on ${options.hostname}:${options.port}: ${reason}`);
+    // Bind failures carry a system error code on every runtime; anything else is not about the address.
+    const code = (error as { code?: unknown }).code;
+    if (typeof code !== "string") throw error;
+    throw new ListenError(`cannot listen on ${options.hostname}:${options.port}: ${LISTEN_FAILURES[code] ?? code}`);
   }
 }
 

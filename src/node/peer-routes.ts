@@ -40,7 +40,7 @@ export class PeerRoutes {
   /** Raft address of every peer (self excluded): the book's, and the learned ones for ids it does not name. */
   addresses(membership: Membership): Map<NodeId, string> {
     const peers = new Map<NodeId, string>(this.#learned);
-    for (const [id, { raftAddress }] of membership.addresses) if (id !== this.#selfId) peers.set(id, raftAddress);
+    for (const [id, { raftAddress }] of membership.addresses) peers.set(id, raftAddress);
     peers.delete(this.#selfId);
     return peers;
   }
