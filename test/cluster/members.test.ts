@@ -4,7 +4,8 @@
  */
 import { describe, expect, test } from "bun:test";
 import {
-  emptyMembership, encodeAddressContext, foundingMembership, isMemberAddress, membershipAfter, membershipFromWire, membershipToWire,
+  emptyMembership, encodeAddressContext, foundingMembership, isMemberAddress, isMemberId, MEMBER_ADDRESS_CHARS_MAX, MEMBER_ID_MAX, membershipAfter,
+  membershipFromWire, membershipToWire,
 } from "../../src/node/members.ts";
 import { WireFormatError } from "../../src/transport/codec.ts";
 
@@ -18,6 +19,15 @@ describe("member book", () => {
     for (const bad of ["", "host", "host:", ":80", "host:0", "host:65536", "host:80/x", "http://h:1/path", "http://h?x=1", "http://u:p@h:1", "-h:1", "a b:1", "x".repeat(300) + ":1"]) {
       expect({ bad, ok: isMemberAddress(bad) }).toEqual({ bad, ok: false });
     }
+  });
+
+  test("an address has at most MEMBER_ADDRESS_CHARS_MAX characters and an id is 1..MEMBER_ID_MAX", () => {
+    const hostOf = (chars: number) => `${"h".repeat(chars - ":9000".length)}:9000`;
+    expect(hostOf(MEMBER_ADDRESS_CHARS_MAX)).toHaveLength(MEMBER_ADDRESS_CHARS_MAX);
+    expect(isMemberAddress(hostOf(MEMBER_ADDRESS_CHARS_MAX))).toBe(true);
+    expect(isMemberAddress(hostOf(MEMBER_ADDRESS_CHARS_MAX + 1))).toBe(false);
+    expect([1, MEMBER_ID_MAX].map(isMemberId)).toEqual([true, true]);
+    expect([0, MEMBER_ID_MAX + 1, 1.5, -1, "1"].map(isMemberId)).toEqual([false, false, false, false, false]);
   });
 
   test("a learner added with addresses, promoted, then removed: the book follows, the id stays removed", () => {

@@ -7,6 +7,8 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { InProcessCluster, until } from "../helpers/in-process-cluster.ts";
+import { MEMBERSHIP_BODY_BYTES_MAX } from "../../src/api/routes-ops.ts";
+import { MEMBER_ID_MAX } from "../../src/node/members.ts";
 
 let cluster: InProcessCluster;
 
@@ -78,6 +80,16 @@ describe("membership", () => {
       expect((await response.json()).error.code).toBeString();
     }
     expect((await post("x".repeat(10_000))).status).toBe(413);
+    // The body limit is MEMBERSHIP_BODY_BYTES_MAX: a body of exactly that size is read (and refused for its id).
+    const padded = (bytes: number, id: number) => {
+      const json = JSON.stringify({ id, client_address: "127.0.0.1:1", raft_address: "127.0.0.1:2" });
+      return json.slice(0, -1) + " ".repeat(bytes - json.length) + "}";
+    };
+    expect(padded(MEMBERSHIP_BODY_BYTES_MAX, 0)).toHaveLength(MEMBERSHIP_BODY_BYTES_MAX);
+    expect((await post(padded(MEMBERSHIP_BODY_BYTES_MAX, 0))).status).toBe(400);
+    expect((await post(padded(MEMBERSHIP_BODY_BYTES_MAX + 1, 0))).status).toBe(413);
+    const overMaxId = await post(JSON.stringify({ id: MEMBER_ID_MAX + 1, client_address: "127.0.0.1:1", raft_address: "127.0.0.1:2" }));
+    expect(overMaxId.status).toBe(400);
     // An existing member with other addresses is a conflict, not a change.
     const conflict = await post(JSON.stringify({ id: 2, client_address: "10.0.0.1:1", raft_address: "10.0.0.1:2" }), "/cluster/add");
     expect(conflict.status).toBe(409);
