@@ -65,6 +65,7 @@ describe("membership", () => {
       JSON.stringify({ id: -5, client_address: "127.0.0.1:1", raft_address: "127.0.0.1:2" }),
       JSON.stringify({ id: 1.5, client_address: "127.0.0.1:1", raft_address: "127.0.0.1:2" }),
       JSON.stringify({ id: 2 ** 40, client_address: "127.0.0.1:1", raft_address: "127.0.0.1:2" }),
+      JSON.stringify({ id: MEMBER_ID_MAX + 1, client_address: "127.0.0.1:1", raft_address: "127.0.0.1:2" }),
       JSON.stringify({ id: "07", client_address: "127.0.0.1:1", raft_address: "127.0.0.1:2" }),
       JSON.stringify({ id: 9, client_address: "no-port", raft_address: "127.0.0.1:2" }),
       JSON.stringify({ id: 9, client_address: "127.0.0.1:1", raft_address: "127.0.0.1:99999" }),
@@ -88,8 +89,6 @@ describe("membership", () => {
     expect(padded(MEMBERSHIP_BODY_BYTES_MAX, 0)).toHaveLength(MEMBERSHIP_BODY_BYTES_MAX);
     expect((await post(padded(MEMBERSHIP_BODY_BYTES_MAX, 0))).status).toBe(400);
     expect((await post(padded(MEMBERSHIP_BODY_BYTES_MAX + 1, 0))).status).toBe(413);
-    const overMaxId = await post(JSON.stringify({ id: MEMBER_ID_MAX + 1, client_address: "127.0.0.1:1", raft_address: "127.0.0.1:2" }));
-    expect(overMaxId.status).toBe(400);
     // An existing member with other addresses is a conflict, not a change.
     const conflict = await post(JSON.stringify({ id: 2, client_address: "10.0.0.1:1", raft_address: "10.0.0.1:2" }), "/cluster/add");
     expect(conflict.status).toBe(409);
